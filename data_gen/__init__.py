@@ -1,0 +1,1 @@
+"""Scans in, question-answer records out. Never imports torch (see DESIGN.md)."""

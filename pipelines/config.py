@@ -1,0 +1,251 @@
+"""The one typed config tree every job reads: YAML file + dotted command-line overrides.
+
+`load_config(["--config", "jobs/configs/tiny.yaml", "sft.max_steps=3"])` returns a validated
+`RunConfig`. An unknown key or a bad value raises `ConfigError` naming the key, before any work;
+`jobs` turn that into exit code 2. `--help` prints every key with its default and meaning.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from data_gen.config import QAConfig
+
+
+class Section(BaseModel):
+    # Unknown keys are errors, never silently ignored; assignments are re-validated.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SynthConfig(Section):
+    num_scenes: int = Field(4, ge=1, description="synthetic scenes to generate when data.scans_dir is unset")
+    num_frames: int = Field(96, ge=2, description="frames per synthetic scene (24 fps)")
+    width: int = Field(320, ge=16, description="rendered colour/depth width, pixels")
+    height: int = Field(240, ge=16, description="rendered colour/depth height, pixels")
+    sens: bool = Field(False, description="write frames as one .sens file instead of exported folders")
+
+
+class BuildConfig(Section):
+    val_fraction: float = Field(0.2, ge=0.0, lt=1.0, description="share of scenes (not questions) in the val split")
+    target_total: int = Field(0, ge=0, description="questions to keep after rebalancing; 0 = as many as the mix allows")
+    mix: dict[str, float] = Field(
+        default_factory=lambda: {
+            "rel_direction": 31.64,
+            "distance": 30.95,
+            "size": 16.09,
+            "appearance_order": 15.82,
+            "counting": 5.5,
+        },
+        description="target share (%) per question group, Spatial-MLLM-120k self-made mix",
+    )
+    max_reject_fraction: float = Field(
+        0.1, ge=0.0, le=1.0, description="fail the build when more than this share of scenes is rejected"
+    )
+    shard_rows: int = Field(5000, ge=1, description="records per Parquet shard")
+    num_cpus_per_scene: float = Field(0.5, gt=0, description="Ray CPUs reserved per scene task (fractional allowed)")
+
+
+class DataConfig(Section):
+    scans_dir: str | None = Field(
+        None, description="folder holding <scene>/ folders in ScanNet layout; null = synthesise into run_dir/scans"
+    )
+    synthetic: SynthConfig = Field(default_factory=SynthConfig)
+    qa: QAConfig = Field(default_factory=QAConfig)
+    build: BuildConfig = Field(default_factory=BuildConfig)
+
+
+class ModelConfig(Section):
+    preset: Literal["tiny", "small", "spatial-mllm-3b", "qwen2.5-vl-3b"] = Field(
+        "tiny", description="architecture preset; tiny/small are random-initialised offline"
+    )
+    path: str | None = Field(None, description="local directory with real weights (overrides random init)")
+    dtype: Literal["fp32", "bf16"] = Field("fp32", description="parameter dtype for training and inference")
+
+
+class SFTConfig(Section):
+    max_steps: int = Field(50, ge=-1, description="optimizer steps; -1 = one full epoch")
+
+
+class GRPOConfig(Section):
+    max_steps: int = Field(20, ge=-1, description="optimizer steps; -1 = one full epoch")
+
+
+class EvalConfig(Section):
+    split: str = Field("val", description="dataset split to evaluate (train or val)")
+
+
+class RunConfig(Section):
+    run_dir: str = Field("runs/tiny", description="every output of the run lives under this folder")
+    seed: int = Field(0, description="seeds scene synthesis, question sampling, data order and init")
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    sft: SFTConfig = Field(default_factory=SFTConfig)
+    grpo: GRPOConfig = Field(default_factory=GRPOConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+
+    @property
+    def run_path(self) -> Path:
+        return Path(self.run_dir).expanduser().resolve()
+
+    def scans_path(self) -> Path:
+        """Where the scans are read from: data.scans_dir, or run_dir/scans when synthesised."""
+        if self.data.scans_dir:
+            return Path(self.data.scans_dir).expanduser().resolve()
+        return self.run_path / "scans"
+
+    def section_hash(self, *keys: str) -> str:
+        """Stable hash of some keys or sections (e.g. "seed", "data.synthetic"), so a stage can
+        tell whether its finished outputs were made with the same settings."""
+        dumped = self.model_dump(mode="json")
+        payload = {key: _get_dotted(dumped, key) for key in keys}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class ConfigError(ValueError):
+    """A bad config file, key or value. The message names the key."""
+
+
+def _key_paths(model: type[BaseModel], prefix: str = "") -> list[tuple[str, Any]]:
+    """Every leaf key of the tree as (dotted path, FieldInfo)."""
+    out = []
+    for name, field in model.model_fields.items():
+        path = f"{prefix}{name}"
+        sub = field.annotation
+        if isinstance(sub, type) and issubclass(sub, BaseModel):
+            out.extend(_key_paths(sub, path + "."))
+        else:
+            out.append((path, field))
+    return out
+
+
+def _dict_field(path: str) -> str | None:
+    """The dict-valued field (e.g. data.build.mix) that `path` reaches into, if any."""
+    return next((k for k, _ in _key_paths(RunConfig) if path.startswith(k + ".")), None)
+
+
+def _check_key(path: str) -> None:
+    known = [p for p, _ in _key_paths(RunConfig)]
+    if path in known or _dict_field(path):
+        return
+    hint = difflib.get_close_matches(path, known, n=1)
+    raise ConfigError(f"unknown config key '{path}'" + (f" (did you mean '{hint[0]}'?)" if hint else ""))
+
+
+def _get_dotted(tree: dict, path: str) -> Any:
+    node: Any = tree
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _set_dotted(tree: dict, path: str, value: Any) -> None:
+    node = tree
+    parts = path.split(".")
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = node[part] = {}
+        node = child
+    node[parts[-1]] = value
+
+
+def _format_validation(err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"])
+        lines.append(f"config key '{key}': {e['msg']} (got {e.get('input')!r})")
+    return "\n".join(lines)
+
+
+def build_config(yaml_text: str | None = None, overrides: list[str] = (), source: str = "<config>") -> RunConfig:
+    """Parse YAML text plus `a.b=value` overrides (values parsed as YAML scalars) into a RunConfig."""
+    try:
+        tree = yaml.safe_load(yaml_text) if yaml_text else {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{source}: not valid YAML: {e}") from None
+    if tree is None:
+        tree = {}
+    if not isinstance(tree, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of keys, got {type(tree).__name__}")
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override '{item}' is not of the form key=value")
+        key, raw = item.split("=", 1)
+        key = key.strip()
+        _check_key(key)
+        if (field := _dict_field(key)) and _get_dotted(tree, field) is None:
+            # `data.build.mix.counting=10` edits the current mix rather than replacing it.
+            _set_dotted(tree, field, _get_dotted(RunConfig().model_dump(), field))
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            value = raw
+        _set_dotted(tree, key, value)
+    try:
+        return RunConfig.model_validate(tree)
+    except ValidationError as e:
+        raise ConfigError(_format_validation(e)) from None
+
+
+def help_text() -> str:
+    lines = ["Config keys (set in the YAML file or as key=value overrides):"]
+    for path, field in _key_paths(RunConfig):
+        default = field.get_default(call_default_factory=True)
+        if isinstance(default, BaseModel):
+            default = default.model_dump()
+        desc = field.description or ""
+        lines.append(f"  {path} = {json.dumps(default)}" + (f"\n      {desc}" if desc else ""))
+    return "\n".join(lines)
+
+
+USAGE = "usage: python -m jobs.{job} --config FILE [key=value ...]   (--help lists every key)"
+
+
+def load_config(argv: list[str], job: str = "job") -> RunConfig:
+    """Command-line entry: `--config FILE` then dotted overrides. Raises ConfigError."""
+    config_file = None
+    overrides: list[str] = []
+    args = list(argv)
+    while args:
+        arg = args.pop(0)
+        if arg == "--config":
+            if not args:
+                raise ConfigError("--config needs a file")
+            config_file = args.pop(0)
+        elif arg.startswith("--config="):
+            config_file = arg.split("=", 1)[1]
+        elif arg.startswith("-"):
+            raise ConfigError(f"unknown option '{arg}'\n" + USAGE.format(job=job))
+        else:
+            overrides.append(arg)
+    text = None
+    if config_file is not None:
+        path = Path(config_file)
+        if not path.is_file():
+            raise ConfigError(f"config file '{config_file}' does not exist")
+        text = path.read_text()
+    return build_config(text, overrides, source=str(config_file or "<defaults>"))
+
+
+def job_config(job: str, argv: list[str] | None = None) -> RunConfig:
+    """What every `jobs/*.py` calls first: prints help, or exits 2 on a bad config."""
+    argv = sys.argv[1:] if argv is None else argv
+    if "-h" in argv or "--help" in argv:
+        print(USAGE.format(job=job))
+        print(help_text())
+        raise SystemExit(0)
+    try:
+        return load_config(argv, job)
+    except ConfigError as e:
+        print(f"jobs.{job}: {e}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -1,0 +1,58 @@
+"""Stage hand-off: each stage's folder gets a `meta.json` (resolved config, its hash, code version,
+inputs) written last, so "meta.json with the same hash" means "finished with these settings"."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+META = "meta.json"
+
+
+def code_version() -> str:
+    """The git commit of the code, or "unknown" outside a checkout (e.g. a Ray job package)."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
+        )
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def write_json_atomic(path: Path, payload: Any) -> None:
+    """Write JSON under a temporary name, then rename: readers never see half a file."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def write_meta(folder: Path, stage: str, config_hash: str, config: dict, inputs: dict[str, str]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(
+        folder / META,
+        {
+            "stage": stage,
+            "config_hash": config_hash,
+            "config": config,
+            "code_version": code_version(),
+            "inputs": inputs,
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        },
+    )
+
+
+def read_meta(folder: Path) -> dict | None:
+    try:
+        return json.loads((folder / META).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def is_complete(folder: Path, config_hash: str) -> bool:
+    meta = read_meta(folder)
+    return meta is not None and meta.get("config_hash") == config_hash
