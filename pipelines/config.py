@@ -17,6 +17,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from data_gen.build_config import BuildConfig
 from data_gen.config import QAConfig
 
 
@@ -31,26 +32,6 @@ class SynthConfig(Section):
     width: int = Field(320, ge=16, description="rendered colour/depth width, pixels")
     height: int = Field(240, ge=16, description="rendered colour/depth height, pixels")
     sens: bool = Field(False, description="write frames as one .sens file instead of exported folders")
-
-
-class BuildConfig(Section):
-    val_fraction: float = Field(0.2, ge=0.0, lt=1.0, description="share of scenes (not questions) in the val split")
-    target_total: int = Field(0, ge=0, description="questions to keep after rebalancing; 0 = as many as the mix allows")
-    mix: dict[str, float] = Field(
-        default_factory=lambda: {
-            "rel_direction": 31.64,
-            "distance": 30.95,
-            "size": 16.09,
-            "appearance_order": 15.82,
-            "counting": 5.5,
-        },
-        description="target share (%) per question group, Spatial-MLLM-120k self-made mix",
-    )
-    max_reject_fraction: float = Field(
-        0.1, ge=0.0, le=1.0, description="fail the build when more than this share of scenes is rejected"
-    )
-    shard_rows: int = Field(5000, ge=1, description="records per Parquet shard")
-    num_cpus_per_scene: float = Field(0.5, gt=0, description="Ray CPUs reserved per scene task (fractional allowed)")
 
 
 class DataConfig(Section):
