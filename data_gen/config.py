@@ -1,11 +1,136 @@
-"""Question-generation settings (QAConfig). Placeholder: the dataset issue fills in the fields."""
+"""Settings of the per-scene QA generation: metadata, question filters, frame selection.
+
+Defaults follow VSI-Bench (thresholds, rounding) and Spatial-MLLM (16 of 128 frames, voxel = shortest
+extent / 20) where those give a number; the rest are our choices and say so.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from data_gen.schema import QUESTION_TYPES
+
+# Per-scene caps whose proportions follow the paper's self-made mix (rel. direction 31.6%,
+# distances 31.0%, sizes 16.1%, appearance order 15.8%, counting 5.5%) at ~46 questions a scene
+# (~70k questions over ScanNet's ~1.5k train scenes). Scenes with fewer objects yield fewer.
+DEFAULT_MAX_PER_TYPE: dict[str, int] = {
+    "object_counting": 3,
+    "object_size_estimation": 6,
+    "room_size_estimation": 1,
+    "object_abs_distance": 7,
+    "object_rel_distance": 7,
+    "object_rel_direction_easy": 5,
+    "object_rel_direction_medium": 5,
+    "object_rel_direction_hard": 5,
+    "obj_appearance_order": 7,
+    "route_planning": 0,
+}
+
+STRUCTURAL_LABELS: tuple[str, ...] = (
+    "wall", "floor", "ceiling", "door", "doorframe", "window", "windowsill", "object", "otherstructure",
+    "otherfurniture", "otherprop", "unknown", "remove",
+)  # fmt: skip
 
 
 class QAConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    """How one scene becomes question-answer records."""
 
-    num_frames: int = Field(16, ge=1, description="frames per record (space-aware and uniform)")
+    # Unknown keys fail loudly (a typo must not silently fall back to a default).
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, use_attribute_docstrings=True)
+
+    # --- frames -------------------------------------------------------------------------------
+    num_frames: int = Field(16, ge=1)
+    """Frames per record (frame_indices and uniform_indices), count. Paper: 16."""
+    num_candidates: int = Field(128, ge=1)
+    """Evenly spaced candidate frames that space-aware selection chooses from, count. Paper: 128."""
+    depth_stride: int = Field(4, ge=1)
+    """Keep every n-th depth pixel in x and y when back-projecting candidate frames, pixels."""
+    conf_threshold: float = Field(0.1, ge=0.0)
+    """Frame selection keeps points with confidence above this (and >= the median), unitless."""
+    voxel_divisions: int = Field(20, ge=1)
+    """Voxel edge = shortest extent of the kept points' bounding box / this, count. Paper: 20."""
+    pad_frames: bool = True
+    """When greedy coverage stops early (no frame adds a voxel), fill frame_indices up to
+    min(num_frames, candidates) with evenly spaced unused candidates, so both index lists have
+    the same length. False keeps only the greedy picks (and cuts uniform_indices to match)."""
+    fps: float | None = Field(None, gt=0)
+    """Video frame rate for appearance times, frames/s. None = the scan's own (ScanNet 24)."""
+
+    # --- objects ------------------------------------------------------------------------------
+    excluded_labels: list[str] = Field(default_factory=lambda: list(STRUCTURAL_LABELS))
+    """Instance labels (lower case) that never appear in questions: structure and catch-alls."""
+    min_instance_vertices: int = Field(8, ge=1)
+    """Instances with fewer mesh vertices are dropped as annotation noise, count."""
+
+    # --- room ---------------------------------------------------------------------------------
+    floor_percentile: float = Field(1.0, ge=0.0, le=100.0)
+    """Floor height = this percentile of the vertex z values, percent (robust to stray points)."""
+    floor_band: float = Field(0.10, gt=0.0)
+    """Mesh faces with every vertex within this of the floor height count as floor, metres."""
+    floor_sample_spacing: float = Field(0.05, gt=0.0)
+    """Spacing of the points sampled on floor faces and object footprints, metres."""
+    footprint_max_height: float = 0.30
+    """Objects whose box bottom is within this of the floor add their footprint to the floor
+    points (real scans have no floor under a bed or sofa), metres. Negative = no footprints."""
+    alpha: float = Field(5.0, gt=0.0)
+    """Alpha-shape parameter: keep Delaunay triangles with circumradius < 1/alpha, 1/metres."""
+    min_room_area: float = Field(1.0, ge=0.0)
+    """A room with a smaller floor area is degenerate and the scene is rejected, square metres."""
+
+    # --- visibility / appearance order -------------------------------------------------------
+    visibility_step_s: float = Field(0.25, ge=0.0)
+    """Time between the frames tested for visibility, seconds. 0 = every usable frame."""
+    visibility_points: int = Field(256, ge=1)
+    """Points sampled on each instance's surface for the visibility test, count."""
+    visibility_min_fraction: float = Field(0.1, gt=0.0, le=1.0)
+    """An instance is visible in a frame when at least this fraction of its points pass, 0-1."""
+    visibility_depth_tolerance: float = Field(0.10, gt=0.0)
+    """A projected point passes when |measured depth - point depth| is below this, metres."""
+    near_plane: float = Field(0.1, ge=0.0)
+    """Points closer to the camera than this are not visible, metres."""
+
+    # --- question filters (VSI-Bench) ---------------------------------------------------------
+    max_per_type: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_MAX_PER_TYPE))
+    """Most questions of each type per scene, count. 0 disables a type; missing types get 0."""
+    abs_distance_min: float = Field(0.2, ge=0.0)
+    """Absolute distance: skip pairs closer than this, metres."""
+    rel_distance_margin: float = Field(0.15, ge=0.0)
+    """Relative distance: reject when the nearest candidate is within this of the anchor, or two
+    candidate distances are within this of each other, metres."""
+    rel_distance_margin_large_room: float = Field(0.30, ge=0.0)
+    """Relative distance: the margin between candidates in rooms above large_room_area, metres."""
+    large_room_area: float = Field(40.0, ge=0.0)
+    """Rooms above this floor area use the large-room margin, square metres."""
+    direction_min_distance: float = Field(0.3, ge=0.0)
+    """Relative direction: every pair of the three objects at least this far apart, metres."""
+    direction_max_distance: float = Field(5.0, gt=0.0)
+    """Relative direction: every pair of the three objects at most this far apart, metres."""
+    direction_angle_margin: float = Field(10.0, ge=0.0, lt=45.0)
+    """Relative direction: discard angles within this of a bin edge, degrees."""
+    direction_max_off_corners: int = Field(2, ge=0, le=8)
+    """Relative direction: discard a query with more of its 8 box corners than this in another
+    bin than its centre, count."""
+    appearance_min_gap_s: float = Field(1.0, ge=0.0)
+    """Appearance order: the four first-appearance times must be more than this apart, seconds."""
+    max_enumerated: int = Field(20000, ge=1)
+    """Candidate tuples (pairs, triples, ...) are enumerated exhaustively up to this many, else
+    drawn at random (at most this many draws), count."""
+
+    @field_validator("max_per_type")
+    @classmethod
+    def _known_types(cls, value: dict[str, int]) -> dict[str, int]:
+        unknown = sorted(set(value) - set(QUESTION_TYPES))
+        if unknown:
+            raise ValueError(f"unknown question types {unknown}; known: {list(QUESTION_TYPES)}")
+        if any(v < 0 for v in value.values()):
+            raise ValueError("caps must be >= 0")
+        return value
+
+    @field_validator("excluded_labels")
+    @classmethod
+    def _lower(cls, value: list[str]) -> list[str]:
+        return [v.strip().lower() for v in value]
+
+    def cap(self, question_type: str) -> int:
+        """Most questions of this type per scene."""
+        return int(self.max_per_type.get(question_type, 0))

@@ -1,0 +1,124 @@
+"""Helpers every question generator shares: option lettering, number formatting, and drawing
+candidate tuples (pairs, triples, ...) in a seeded random order.
+
+A generator returns partial records: question_type, problem_type, question, options,
+ground_truth, rationale and a `meta` dict whose `params` define the question (its id is a hash
+of them). `scene_records` adds the scene columns and the frames.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def lettered(items: Sequence[str]) -> list[str]:
+    """["chair", "table"] -> ["A. chair", "B. table"]."""
+    return [f"{LETTERS[i]}. {item}" for i, item in enumerate(items)]
+
+
+def shuffled_options(rng: np.random.Generator, items: Sequence[str], correct: str) -> tuple[list[str], str]:
+    """Shuffle items with rng, letter them, and return (options, letter of `correct`)."""
+    order = [items[i] for i in rng.permutation(len(items))]
+    return lettered(order), LETTERS[order.index(correct)]
+
+
+def numeric(value: float, digits: int) -> str:
+    """A number as answer text: round(value, digits) written with that many decimals."""
+    if not math.isfinite(value):
+        raise ValueError(f"answer {value} is not finite")
+    return f"{value:.{digits}f}"
+
+
+def r4(x: float) -> float:
+    """Round for the meta JSON: 0.1 mm is plenty and keeps the bytes stable."""
+    return round(float(x), 4)
+
+
+def record(
+    question_type: str,
+    question: str,
+    ground_truth: str,
+    rationale: str,
+    params: dict[str, Any],
+    details: dict[str, Any] | None = None,
+    options: list[str] | None = None,
+) -> dict[str, Any]:
+    """A generator's output: everything a record needs that comes from the question itself."""
+    return {
+        "question_type": question_type,
+        "problem_type": "multiple_choice" if options else "numerical",
+        "question": question,
+        "options": list(options or []),
+        "ground_truth": ground_truth,
+        "rationale": rationale,
+        "meta": {"params": params, **(details or {})},
+    }
+
+
+def shuffled_space(
+    rng: np.random.Generator,
+    total: int,
+    enumerate_all: Callable[[], list[tuple]],
+    draw: Callable[[np.random.Generator], tuple],
+    max_enumerated: int,
+) -> Iterator[tuple]:
+    """Distinct candidates of a space of `total` tuples in a seeded random order: all of them,
+    shuffled, when total <= max_enumerated; otherwise up to max_enumerated random draws with
+    repeats skipped (scenes with many objects have too many 4-subsets to list)."""
+    if total <= 0:
+        return
+    if total <= max_enumerated:
+        pool = enumerate_all()
+        for i in rng.permutation(len(pool)):
+            yield pool[i]
+        return
+    seen: set[tuple] = set()
+    for _ in range(max_enumerated):
+        t = draw(rng)
+        if t not in seen:
+            seen.add(t)
+            yield t
+
+
+def random_tuples(
+    rng: np.random.Generator, n: int, r: int, ordered: bool, max_enumerated: int
+) -> Iterator[tuple[int, ...]]:
+    """Distinct r-tuples of range(n) in random order: permutations if ordered, else sorted
+    combinations."""
+    if r > n or r <= 0:
+        return iter(())
+    total = math.perm(n, r) if ordered else math.comb(n, r)
+    make = itertools.permutations if ordered else itertools.combinations
+
+    def draw(g: np.random.Generator) -> tuple[int, ...]:
+        t = tuple(int(i) for i in g.choice(n, size=r, replace=False))
+        return t if ordered else tuple(sorted(t))
+
+    return shuffled_space(rng, total, lambda: list(make(range(n), r)), draw, max_enumerated)
+
+
+def take_valid(
+    candidates: Iterator[Any], build: Callable[[Any], dict[str, Any] | None], cap: int
+) -> list[dict[str, Any]]:
+    """Build records from candidates in order, skipping rejected ones (None), until cap."""
+    out: list[dict[str, Any]] = []
+    if cap <= 0:
+        return out
+    for c in candidates:
+        rec = build(c)
+        if rec is not None:
+            out.append(rec)
+            if len(out) >= cap:
+                break
+    return out
+
+
+def degrees(x: float) -> str:
+    return f"{x:.1f}°"
