@@ -18,7 +18,7 @@ class Stage:
 
 STAGES = [
     Stage("synth_scans", "pipelines.scans"),
-    Stage("build_dataset", None),
+    Stage("build_dataset", "pipelines.dataset"),
     Stage("sft", None),
     Stage("grpo", None),
     Stage("evaluate", None),

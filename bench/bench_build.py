@@ -1,0 +1,146 @@
+"""Dataset build benchmarks. Every figure is a ratio against a baseline measured in this run.
+
+    python bench/bench_build.py [--scenes 16] [--mem 64,512]
+
+1. scenes/s of the Ray Data build vs the same per-scene functions run sequentially in one
+   process (target >= 1.7x on 2 cores);
+2. per-scene time vs just decoding its 128 candidate depth frames (target <= 1.5x);
+3. peak memory (driver + Ray workers, sampled) building 64 vs 512 small scenes (target: within 20%);
+4. frame selection 128 -> 16 at 640x480 depth, after voxelisation (target <= 50 ms).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+from data_gen.build import build_dataset  # noqa: E402
+from data_gen.build_config import BuildConfig  # noqa: E402
+from data_gen.config import QAConfig  # noqa: E402
+from data_gen.frame_selection import greedy_max_coverage, scan_frame_geometry, uniform_indices, voxelize  # noqa: E402
+from data_gen.scannet import read_scan  # noqa: E402
+from data_gen.scene_records import scene_records  # noqa: E402
+from data_gen.synthetic import generate_scene, synthesize_scans  # noqa: E402
+
+
+def throughput(n: int, work: Path) -> None:
+    import ray
+
+    synthesize_scans(work, n, seed=1)
+    scenes = sorted((work / "scans").iterdir())
+    qa = QAConfig()
+    t0 = time.perf_counter()
+    decode = 0.0
+    for scene in scenes:
+        scan = read_scan(scene)
+        scene_records(scan, qa, 0)
+        # The floor: decoding the 128 candidate depth frames (a fresh read, so nothing is cached).
+        t1 = time.perf_counter()
+        scan = read_scan(scene)
+        for i in uniform_indices(scan.frames.ids, qa.num_candidates):
+            scan.frames.depth(i)
+        decode += time.perf_counter() - t1
+    sequential = time.perf_counter() - t0 - decode
+
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    t0 = time.perf_counter()
+    build_dataset(work / "scans", work / "dataset", work / "cache", qa, BuildConfig(), 0, log=lambda _: None)
+    parallel = time.perf_counter() - t0
+    ray.shutdown()
+    print(f"1. build throughput: sequential {n / sequential:.2f} scenes/s, Ray Data {n / parallel:.2f} scenes/s "
+          f"-> {sequential / parallel:.2f}x (target >= 1.7x)")
+    print(f"2. per-scene {sequential / n * 1e3:.0f} ms vs decoding its candidate depth frames "
+          f"{decode / n * 1e3:.0f} ms -> {sequential / decode:.2f}x (target <= 1.5x)")
+
+
+def _tree_rss(pid: int) -> int:
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        procs = [proc, *proc.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0
+    total = 0
+    for p in procs:
+        try:
+            total += p.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def peak_memory(n: int, work: Path) -> float:
+    """Peak RSS of a fresh build process and all its children (Ray workers), in MiB."""
+    synthesize_scans(work, n, seed=2, num_frames=24, width=64, height=48)
+    code = (
+        f"import ray, sys; from pathlib import Path; sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})\n"
+        "from data_gen.build import build_dataset; from data_gen.build_config import BuildConfig\n"
+        "from data_gen.config import QAConfig\n"
+        "ray.init(address='local', num_cpus=2, include_dashboard=False, log_to_driver=False)\n"
+        f"w = Path({str(work)!r}); build_dataset(w / 'scans', w / 'dataset', w / 'cache', QAConfig(), BuildConfig(), 0,"
+        " log=lambda _: None)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, _tree_rss(proc.pid))
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    rc = proc.wait()
+    done.set()
+    sampler.join()
+    if rc != 0:
+        raise SystemExit(f"build of {n} scenes failed with exit code {rc}")
+    return peak / 2**20
+
+
+def frame_selection_ms() -> tuple[float, float]:
+    scan, _ = generate_scene("scene0000_00", 3, num_frames=128, width=640, height=480)
+    ids = uniform_indices(scan.frames.ids, 128)
+    points, conf = scan_frame_geometry(scan, ids, depth_stride=1)
+    t0 = time.perf_counter()
+    sets, m = voxelize(points, conf)
+    t1 = time.perf_counter()
+    reps = 5
+    for _ in range(reps):
+        greedy_max_coverage(sets, m, 16)
+    t2 = time.perf_counter()
+    return (t1 - t0) * 1e3, (t2 - t1) / reps * 1e3
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scenes", type=int, default=16, help="scenes for the throughput comparison")
+    ap.add_argument("--mem", default="64,512", help="two scene counts for the memory comparison; '' skips")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        throughput(args.scenes, Path(tmp) / "throughput")
+        if args.mem:
+            small, large = (int(x) for x in args.mem.split(","))
+            a = peak_memory(small, Path(tmp) / f"mem{small}")
+            b = peak_memory(large, Path(tmp) / f"mem{large}")
+            print(f"3. peak memory: {small} scenes {a:.0f} MiB, {large} scenes {b:.0f} MiB -> {b / a:.2f}x "
+                  f"(target <= 1.2x)")
+    vox, greedy = frame_selection_ms()
+    print(f"4. frame selection 128 -> 16 at 640x480 depth: {greedy:.1f} ms after voxelisation "
+          f"(voxelisation itself {vox:.0f} ms) (target <= 50 ms)")
+
+
+if __name__ == "__main__":
+    main()
