@@ -1,0 +1,40 @@
+"""Spatial-MLLM: Qwen2.5-VL + a VGGT spatial encoder + connector (transformers 5.24).
+
+Public API:
+- `build_config(preset)`, `PRESETS`, `SpatialMLLMConfig`
+- `SpatialMLLMForConditionalGeneration` (`.spatial_encoder`, `.connector`, `.encode_videos`)
+- `load(preset_or_path, ...) -> (model, processor)`; `SpatialMLLMProcessor`
+- `build_spatial_encoder(preset)`, `load_spatial_encoder_weights(encoder, file)`
+- `trainable_parameter_groups(model, ...)`, `parameter_names_by_role(model)`
+- `expand_video_inputs(video_embeds, video_grid_thw, repeats)` for reusing encoded videos.
+"""
+
+from modeling.config import PRESETS, SpatialMLLMConfig, VGGTConfig, build_config
+from modeling.loading import load
+from modeling.model import SpatialMLLMForConditionalGeneration, expand_video_inputs, video_encoder_outputs
+from modeling.preprocess import FRAME_PRESETS, FrameSpec, preprocess_video
+from modeling.processor import SpatialMLLMProcessor
+from modeling.tokenizer import build_byte_tokenizer
+from modeling.trainable import parameter_names_by_role, trainable_parameter_groups
+from modeling.vggt import VGGTAggregator, build_spatial_encoder, load_spatial_encoder_weights
+
+__all__ = [
+    "FRAME_PRESETS",
+    "PRESETS",
+    "FrameSpec",
+    "SpatialMLLMConfig",
+    "SpatialMLLMForConditionalGeneration",
+    "SpatialMLLMProcessor",
+    "VGGTAggregator",
+    "VGGTConfig",
+    "build_byte_tokenizer",
+    "build_config",
+    "build_spatial_encoder",
+    "expand_video_inputs",
+    "load",
+    "load_spatial_encoder_weights",
+    "parameter_names_by_role",
+    "preprocess_video",
+    "trainable_parameter_groups",
+    "video_encoder_outputs",
+]

@@ -1,0 +1,325 @@
+"""Spatial-MLLM: transformers' Qwen2.5-VL with a VGGT spatial encoder fused into its video tokens.
+
+The fusion sits in the inner model's `get_video_features`, the seam transformers 5.24 uses both in
+`forward` and in `generate` (which encodes media once before prefill): Qwen's vision tower and
+patch merger give one embedding per merged video token; the spatial encoder sees the same resized
+frames, its last-layer patch tokens are grouped per merged token and sent through the connector;
+the sum fills the `<|video_pad|>` positions. Qwen's 3D RoPE is untouched.
+
+Computing the encoders once and reusing the result (GRPO rollouts and log-prob passes):
+
+    embeds = model.encode_videos(pixel_values_videos, video_grid_thw, spatial_pixel_values)
+    out = model(input_ids=..., attention_mask=..., video_grid_thw=..., video_embeds=embeds)
+    seqs = model.generate(input_ids=..., attention_mask=..., video_grid_thw=..., video_embeds=embeds)
+
+`video_embeds` is `[total video tokens, hidden]` in the order of `video_grid_thw` (the tensor
+that fills the placeholders); both calls wrap it into transformers' own `mm_encoder_outputs`
+argument, which may also be passed directly. `expand_video_inputs` repeats it per rollout.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from transformers.modeling_outputs import BaseModelOutputWithPooling
+from transformers.models.qwen2_5_vl.modeling_qwen2_5_vl import (
+    Qwen2_5_VisionTransformerPretrainedModel,
+    Qwen2_5_VLForConditionalGeneration,
+    Qwen2_5_VLModel,
+    Qwen2_5_VLPreTrainedModel,
+    Qwen2_5_VLTextModel,
+)
+
+from modeling.config import SpatialMLLMConfig
+from modeling.connector import SpatialConnector, group_spatial_tokens
+from modeling.preprocess import unpatchify
+from modeling.vggt import VGGTAggregator
+
+
+def video_token_counts(video_grid_thw: torch.Tensor, spatial_merge: int) -> list[int]:
+    """Merged (LLM) tokens per video: t * h * w / merge^2."""
+    return (video_grid_thw.prod(-1) // spatial_merge**2).tolist()
+
+
+def video_encoder_outputs(
+    video_embeds: torch.Tensor, video_grid_thw: torch.Tensor, spatial_merge: int = 2
+) -> dict:
+    """Wrap fused video embeddings as transformers' `mm_encoder_outputs` (one tensor per video)."""
+    counts = video_token_counts(video_grid_thw, spatial_merge)
+    if sum(counts) != video_embeds.shape[0]:
+        raise ValueError(
+            f"video_embeds has {video_embeds.shape[0]} rows but video_grid_thw {video_grid_thw.tolist()} "
+            f"needs {sum(counts)} video tokens"
+        )
+    return {"video": BaseModelOutputWithPooling(pooler_output=tuple(torch.split(video_embeds, counts)))}
+
+
+def expand_video_inputs(
+    video_embeds: torch.Tensor, video_grid_thw: torch.Tensor, repeats: int, spatial_merge: int = 2
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Repeat each video's embeddings `repeats` times in place ([A, B] -> [A, A, B, B]), matching
+    `input_ids.repeat_interleave(repeats, 0)` when every sample holds one video."""
+    per_video = torch.split(video_embeds, video_token_counts(video_grid_thw, spatial_merge))
+    embeds = torch.cat([v for v in per_video for _ in range(repeats)], dim=0)
+    return embeds, video_grid_thw.repeat_interleave(repeats, dim=0)
+
+
+class SpatialMLLMModel(Qwen2_5_VLModel):
+    """Qwen2.5-VL's inner model plus `spatial_encoder` and `connector` (both None for plain Qwen)."""
+
+    config: SpatialMLLMConfig
+
+    def __init__(self, config: SpatialMLLMConfig):
+        # Same body as Qwen2_5_VLModel.__init__ (not called, to build and initialise each part once).
+        Qwen2_5_VLPreTrainedModel.__init__(self, config)
+        self.visual = Qwen2_5_VisionTransformerPretrainedModel._from_config(config.vision_config)
+        self.language_model = Qwen2_5_VLTextModel._from_config(config.text_config)
+        self.rope_deltas = None
+        self.spatial_encoder: VGGTAggregator | None = None
+        self.connector: SpatialConnector | None = None
+        if config.spatial_encoder == "vggt":
+            vggt = config.vggt
+            vision = config.vision_config
+            if vggt.patch_size != vision.patch_size:
+                raise ValueError(f"VGGT patch {vggt.patch_size} must equal Qwen's patch {vision.patch_size}")
+            self.spatial_encoder = VGGTAggregator(vggt)
+            self.connector = SpatialConnector(
+                vggt.out_dim,
+                config.text_config.hidden_size,
+                vision.temporal_patch_size,
+                vision.spatial_merge_size,
+            )
+        self.post_init()
+
+    def spatial_video_features(
+        self, spatial_pixel_values: torch.Tensor, video_grid_thw: torch.Tensor
+    ) -> list[torch.Tensor]:
+        """Connector outputs per video, `[t*h*w/4, hidden]` each, in Qwen's merged-token order.
+
+        spatial_pixel_values: `[sum t*h*w, 3*2*14*14]` frames in [0, 1], patchified exactly like
+        `pixel_values_videos` (see preprocess.py). Videos of equal shape share one VGGT batch.
+        """
+        vision = self.config.vision_config
+        tm, sm, patch = vision.temporal_patch_size, vision.spatial_merge_size, vision.patch_size
+        rows = video_grid_thw.prod(-1).tolist()
+        if sum(rows) != spatial_pixel_values.shape[0]:
+            raise ValueError(
+                f"spatial_pixel_values has {spatial_pixel_values.shape[0]} patch rows but video_grid_thw "
+                f"{video_grid_thw.tolist()} needs {sum(rows)}"
+            )
+        dtype = next(self.spatial_encoder.parameters()).dtype
+        frames = [
+            unpatchify(chunk, tuple(grid), patch, sm, tm).to(dtype)  # [S, 3, H, W]
+            for chunk, grid in zip(
+                torch.split(spatial_pixel_values, rows), video_grid_thw.tolist(), strict=True
+            )
+        ]
+        groups: dict[tuple, list[int]] = {}
+        for i, f in enumerate(frames):
+            groups.setdefault(tuple(f.shape), []).append(i)
+        # Frozen encoder: skip autograd bookkeeping unless someone unfroze it.
+        needs_grad = torch.is_grad_enabled() and any(
+            p.requires_grad for p in self.spatial_encoder.parameters()
+        )
+        grouped: list[torch.Tensor | None] = [None] * len(frames)
+        with torch.set_grad_enabled(needs_grad):
+            for (_, _, h, w), idx in groups.items():
+                layers, start = self.spatial_encoder(torch.stack([frames[i] for i in idx]), only_last=True)
+                patches = layers[-1][:, :, start:]  # [B, S, P, 2*dim]: special tokens dropped
+                tokens = group_spatial_tokens(patches, h // patch, w // patch, tm, sm)  # [B*n, 8*2*dim]
+                for i, chunk in zip(idx, tokens.chunk(len(idx)), strict=True):
+                    grouped[i] = chunk
+        connector_dtype = self.connector.mlp[0].weight.dtype
+        return [self.connector(g.to(connector_dtype)) for g in grouped]
+
+    def get_video_features(
+        self,
+        pixel_values_videos: torch.Tensor,
+        video_grid_thw: torch.LongTensor | None = None,
+        spatial_pixel_values: torch.Tensor | None = None,
+        **kwargs,
+    ) -> BaseModelOutputWithPooling | tuple:
+        """Qwen's video embeddings plus, with a spatial encoder, the connector's output (per video)."""
+        return_dict = kwargs.pop("return_dict", True)
+        outputs = super().get_video_features(pixel_values_videos, video_grid_thw, return_dict=True, **kwargs)
+        if self.spatial_encoder is not None:
+            if spatial_pixel_values is None:
+                raise ValueError(
+                    "this model has a spatial encoder: pass spatial_pixel_values (the processor returns them) "
+                    "together with pixel_values_videos, or precomputed video_embeds"
+                )
+            spatial = self.spatial_video_features(spatial_pixel_values, video_grid_thw)
+            fused = []
+            for i, (qwen, extra) in enumerate(zip(outputs.pooler_output, spatial, strict=True)):
+                if qwen.shape[0] != extra.shape[0]:
+                    raise ValueError(
+                        f"video {i}: Qwen's merger gave {qwen.shape[0]} tokens but the spatial encoder "
+                        f"{extra.shape[0]} (grid {video_grid_thw[i].tolist()}); both must see the same frames"
+                    )
+                fused.append(qwen + extra.to(qwen.dtype))
+            outputs.pooler_output = tuple(fused)
+        return outputs if return_dict else outputs.to_tuple()
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        pixel_values: torch.Tensor | None = None,
+        pixel_values_videos: torch.Tensor | None = None,
+        image_grid_thw: torch.LongTensor | None = None,
+        video_grid_thw: torch.LongTensor | None = None,
+        spatial_pixel_values: torch.Tensor | None = None,
+        mm_encoder_outputs: dict | None = None,
+        **kwargs,
+    ):
+        """Qwen2_5_VLModel.forward, with media encoded here so the spatial pixels reach the fusion."""
+        mm = dict(mm_encoder_outputs or {})
+        if pixel_values_videos is not None:
+            if mm.get("video") is not None:
+                raise ValueError("pass either pixel_values_videos or precomputed video features, not both")
+            mm["video"] = self.get_video_features(
+                pixel_values_videos,
+                video_grid_thw,
+                spatial_pixel_values=spatial_pixel_values,
+                return_dict=True,
+            )
+        if pixel_values is not None:
+            if mm.get("image") is not None:
+                raise ValueError("pass either pixel_values or precomputed image features, not both")
+            mm["image"] = self.get_image_features(pixel_values, image_grid_thw, return_dict=True)
+        return super().forward(
+            input_ids=input_ids,
+            image_grid_thw=image_grid_thw,
+            video_grid_thw=video_grid_thw,
+            mm_encoder_outputs=mm or None,
+            **kwargs,
+        )
+
+
+class SpatialMLLMForConditionalGeneration(Qwen2_5_VLForConditionalGeneration):
+    """Spatial-MLLM with an LM head; `spatial_encoder: none` in the config gives plain Qwen2.5-VL.
+
+    Inputs are the processor's: `input_ids`, `attention_mask`, `mm_token_type_ids`,
+    `pixel_values_videos`, `video_grid_thw`, `spatial_pixel_values`; or `video_embeds` from
+    `encode_videos` instead of the two pixel tensors. `labels` (-100 = ignored) give the
+    causal-LM loss. `mm_token_type_ids` is derived from `input_ids` when left out, so 3D RoPE is
+    never silently replaced by 1D positions.
+    """
+
+    config: SpatialMLLMConfig
+    config_class = SpatialMLLMConfig
+
+    def __init__(self, config: SpatialMLLMConfig):
+        Qwen2_5_VLPreTrainedModel.__init__(self, config)
+        self.model = SpatialMLLMModel(config)
+        self.lm_head = nn.Linear(config.text_config.hidden_size, config.text_config.vocab_size, bias=False)
+        self.post_init()
+
+    @property
+    def spatial_encoder(self) -> VGGTAggregator | None:
+        return self.model.spatial_encoder
+
+    @property
+    def connector(self) -> SpatialConnector | None:
+        return self.model.connector
+
+    def mm_token_type_ids(self, input_ids: torch.LongTensor) -> torch.LongTensor:
+        """0 for text, 1 for `<|image_pad|>`, 2 for `<|video_pad|>` (what 3D RoPE groups by)."""
+        types = torch.zeros_like(input_ids)
+        types[input_ids == self.config.image_token_id] = 1
+        types[input_ids == self.config.video_token_id] = 2
+        return types
+
+    def encode_videos(
+        self,
+        pixel_values_videos: torch.Tensor,
+        video_grid_thw: torch.LongTensor,
+        spatial_pixel_values: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Both encoders and the fusion, once: `[total video tokens, hidden]`, the rows that fill the
+        `<|video_pad|>` positions (videos in `video_grid_thw` order).
+
+        Pass the result as `video_embeds=` to `forward`/`generate`. Gradients reach the merger and
+        connector only if this runs with grad enabled; run it under `torch.no_grad()` for rollouts.
+        """
+        out = self.model.get_video_features(
+            pixel_values_videos, video_grid_thw, spatial_pixel_values=spatial_pixel_values, return_dict=True
+        )
+        return torch.cat(out.pooler_output, dim=0)
+
+    def _media_kwargs(self, input_ids, video_grid_thw, video_embeds, kwargs: dict) -> dict:
+        """Turn `video_embeds` into `mm_encoder_outputs` and fill in `mm_token_type_ids`."""
+        if video_embeds is not None:
+            if kwargs.get("pixel_values_videos") is not None:
+                raise ValueError("pass either pixel_values_videos or video_embeds, not both")
+            if video_grid_thw is None:
+                raise ValueError("video_embeds needs video_grid_thw (for the token counts and 3D RoPE)")
+            mm = dict(kwargs.get("mm_encoder_outputs") or {})
+            mm.update(
+                video_encoder_outputs(
+                    video_embeds, video_grid_thw, self.config.vision_config.spatial_merge_size
+                )
+            )
+            kwargs["mm_encoder_outputs"] = mm
+        has_media = video_grid_thw is not None or kwargs.get("image_grid_thw") is not None
+        if kwargs.get("mm_token_type_ids") is None and input_ids is not None and has_media:
+            kwargs["mm_token_type_ids"] = self.mm_token_type_ids(input_ids)
+        return kwargs
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        cache=None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        use_cache: bool | None = None,
+        pixel_values: torch.Tensor | None = None,
+        pixel_values_videos: torch.Tensor | None = None,
+        image_grid_thw: torch.LongTensor | None = None,
+        video_grid_thw: torch.LongTensor | None = None,
+        mm_token_type_ids: torch.IntTensor | None = None,
+        second_per_grid_ts: torch.Tensor | None = None,
+        logits_to_keep: int | torch.Tensor = 0,
+        mm_encoder_outputs: dict | None = None,
+        spatial_pixel_values: torch.Tensor | None = None,
+        video_embeds: torch.Tensor | None = None,
+        **kwargs,
+    ):
+        """Qwen2_5_VLForConditionalGeneration.forward plus `spatial_pixel_values` and `video_embeds`."""
+        media = self._media_kwargs(
+            input_ids,
+            video_grid_thw,
+            video_embeds,
+            {
+                "mm_encoder_outputs": mm_encoder_outputs,
+                "pixel_values_videos": pixel_values_videos,
+                "image_grid_thw": image_grid_thw,
+                "mm_token_type_ids": mm_token_type_ids,
+            },
+        )
+        if spatial_pixel_values is not None:
+            kwargs["spatial_pixel_values"] = spatial_pixel_values
+        return super().forward(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            cache=cache,
+            inputs_embeds=inputs_embeds,
+            labels=labels,
+            use_cache=use_cache,
+            pixel_values=pixel_values,
+            video_grid_thw=video_grid_thw,
+            second_per_grid_ts=second_per_grid_ts,
+            logits_to_keep=logits_to_keep,
+            **media,
+            **kwargs,
+        )
+
+    def generate(
+        self, inputs: torch.Tensor | None = None, *, video_embeds: torch.Tensor | None = None, **kwargs
+    ):
+        """transformers' generate; also takes `video_embeds` (see module docstring) instead of pixels."""
+        input_ids = inputs if inputs is not None else kwargs.get("input_ids")
+        kwargs = self._media_kwargs(input_ids, kwargs.get("video_grid_thw"), video_embeds, kwargs)
+        return super().generate(inputs, **kwargs)
