@@ -19,6 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from data_gen.build_config import BuildConfig
 from data_gen.config import QAConfig
+from pipelines.evaluate.config import EvalConfig
+from pipelines.grpo.config import GRPOConfig
+from pipelines.sft.config import SFTConfig
 
 
 class Section(BaseModel):
@@ -49,18 +52,6 @@ class ModelConfig(Section):
     )
     path: str | None = Field(None, description="local directory with real weights (overrides random init)")
     dtype: Literal["fp32", "bf16"] = Field("fp32", description="parameter dtype for training and inference")
-
-
-class SFTConfig(Section):
-    max_steps: int = Field(50, ge=-1, description="optimizer steps; -1 = one full epoch")
-
-
-class GRPOConfig(Section):
-    max_steps: int = Field(20, ge=-1, description="optimizer steps; -1 = one full epoch")
-
-
-class EvalConfig(Section):
-    split: str = Field("val", description="dataset split to evaluate (train or val)")
 
 
 class RunConfig(Section):

@@ -1,0 +1,1 @@
+"""VSI-Bench-style evaluation: greedy answers, shared scoring, per-task aggregation."""

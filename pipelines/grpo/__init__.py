@@ -1,0 +1,1 @@
+"""GRPO on Ray Train with DeepSpeed, rewards scored by Ray actors."""

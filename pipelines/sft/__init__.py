@@ -1,0 +1,1 @@
+"""Supervised fine-tuning on Ray Train with DeepSpeed ZeRO."""
