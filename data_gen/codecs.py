@@ -107,3 +107,13 @@ def decode_png16(path: str | Path) -> np.ndarray:
     if arr.ndim != 2 or arr.dtype.kind not in "ui" or arr.dtype.itemsize < 2 or (arr.size and (arr.min() < 0 or arr.max() > 65535)):
         raise ScanError(path, f"not a 16-bit depth image (array {arr.dtype} {arr.shape})")
     return arr.astype(np.uint16)
+
+
+def read_text(path: Path) -> str:
+    """A UTF-8 text file of a scan, or ScanError naming it."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScanError(path, "missing file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ScanError(path, f"cannot read: {e}") from None

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from data_gen.codecs import DEPTH_SHIFT_MM, decode_image, decode_png16
+from data_gen.codecs import DEPTH_SHIFT_MM, decode_image, decode_png16, read_text
 from data_gen.scan import ScanError
 from data_gen.sens import SensFile
 
@@ -46,8 +46,25 @@ class PoseTable:
         return self.poses[row].copy()
 
 
+class _PoseTableFrames:
+    """ids, skipped and pose() come from the pose table; subclasses decode the images."""
+
+    table: PoseTable
+
+    @property
+    def ids(self) -> list[int]:
+        return self.table.ids
+
+    @property
+    def skipped(self) -> dict[int, str]:
+        return self.table.skipped
+
+    def pose(self, i: int) -> np.ndarray:
+        return self.table.pose(i)
+
+
 @dataclass(frozen=True)
-class ExportedFrames:
+class ExportedFrames(_PoseTableFrames):
     """`color/<i>.jpg`, `depth/<i>.png` (uint16 mm) and `pose/<i>.txt` under one scene folder."""
 
     root: Path
@@ -69,17 +86,6 @@ class ExportedFrames:
             file_poses[row] = read_matrix_txt(pose_dir / f"{i}.txt")
         return cls(root, PoseTable.build(pose_dir, frame_ids, file_poses, axis_alignment))
 
-    @property
-    def ids(self) -> list[int]:
-        return self.table.ids
-
-    @property
-    def skipped(self) -> dict[int, str]:
-        return self.table.skipped
-
-    def pose(self, i: int) -> np.ndarray:
-        return self.table.pose(i)
-
     def color(self, i: int) -> np.ndarray:
         path = self.root / "color" / f"{i}.jpg"
         return decode_image(path, where=path, mode="RGB")
@@ -93,7 +99,7 @@ class ExportedFrames:
 
 
 @dataclass(frozen=True)
-class SensFrames:
+class SensFrames(_PoseTableFrames):
     """Frames of a `.sens` stream, decoded by seeking to the indexed byte offsets."""
 
     sens: SensFile
@@ -103,17 +109,6 @@ class SensFrames:
     def open(cls, sens: SensFile, axis_alignment: np.ndarray) -> SensFrames:
         frame_ids = np.arange(len(sens), dtype=np.int64)
         return cls(sens, PoseTable.build(sens.path, frame_ids, sens.poses, axis_alignment))
-
-    @property
-    def ids(self) -> list[int]:
-        return self.table.ids
-
-    @property
-    def skipped(self) -> dict[int, str]:
-        return self.table.skipped
-
-    def pose(self, i: int) -> np.ndarray:
-        return self.table.pose(i)
 
     def color(self, i: int) -> np.ndarray:
         return self.sens.color(i)
@@ -127,12 +122,7 @@ class SensFrames:
 
 def read_matrix_txt(path: Path) -> np.ndarray:
     """A 4x4 matrix written as 4 lines of 4 numbers (poses, intrinsics); `-inf` is allowed."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScanError(path, "missing file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ScanError(path, f"cannot read: {e}") from None
+    text = read_text(path)
     rows = [line.split() for line in text.splitlines() if line.strip()]
     if not rows:
         raise ScanError(path, "empty file, expected a 4x4 matrix")

@@ -29,6 +29,7 @@ from data_gen.codecs import (
     encode_depth,
     encode_png16,
     metres_to_units,
+    read_text,
 )
 from data_gen.ply import read_ply, write_ply
 from data_gen.scan import SCANNET_FPS, Frames, Instance, Scan, ScanError
@@ -99,12 +100,7 @@ def read_scan(scene_dir: str | Path) -> Scan:
 
 def read_info(path: Path) -> dict[str, str]:
     """Every `key = value` line of `<scene>.txt`, values as text."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScanError(path, "missing file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ScanError(path, f"cannot read: {e}") from None
+    text = read_text(path)
     info: dict[str, str] = {}
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
