@@ -1,0 +1,103 @@
+"""The cluster path on one machine: a real `ray start --head` on loopback with a dashboard, the
+tiny pipeline submitted with `ray job submit --runtime-env jobs/runtime_env.yaml`, SUCCEEDED,
+outputs checked. The head is stopped at the end by its PID (never by name)."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+# Small enough for CI; every stage that exists runs.
+PIPELINE_OVERRIDES = [
+    "data.synthetic.num_scenes=3",
+    "data.synthetic.num_frames=24",
+    "data.synthetic.width=96",
+    "data.synthetic.height=72",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def ray_head(tmp_path):
+    """A real head node on loopback (GCS + dashboard + job API), stopped by its PID."""
+    gcs, dash = free_port(), free_port()
+    # Token authentication on, as on a real cluster: head and client share the token through
+    # the environment only.
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "RAY_USAGE_STATS_ENABLED": "0",
+           "PYTHONPATH": str(REPO), "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+    env.pop("RAY_ADDRESS", None)
+    # Ray's socket paths must stay under 107 bytes: pytest's tmp_path is too deep.
+    ray_tmp = tempfile.mkdtemp(prefix="rayhead", dir="/tmp")
+    log = open(tmp_path / "head.log", "w")
+    head = subprocess.Popen(
+        [str(BIN / "ray"), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={gcs}",
+         "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", "--num-cpus=2", "--disable-usage-stats",
+         f"--temp-dir={ray_tmp}"],
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    address = f"http://127.0.0.1:{dash}"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        probe = subprocess.run([str(BIN / "ray"), "job", "list", "--address", address], env=env,
+                               capture_output=True, text=True, timeout=60)
+        if probe.returncode == 0:
+            break
+        if head.poll() is not None:
+            raise RuntimeError(f"ray head exited early:\n{(tmp_path / 'head.log').read_text()}")
+        time.sleep(2)
+    else:
+        head.send_signal(signal.SIGTERM)
+        raise RuntimeError(f"job API never came up:\n{(tmp_path / 'head.log').read_text()}")
+    try:
+        yield address, env
+    finally:
+        head.send_signal(signal.SIGTERM)  # `ray start --block` stops the node cleanly on SIGTERM
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
+            head.wait()
+        log.close()
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_submit_tiny_pipeline(ray_head, tmp_path):
+    address, env = ray_head
+    run_dir = tmp_path / "run"
+    cmd = [str(BIN / "ray"), "job", "submit", "--address", address, "--runtime-env", "jobs/runtime_env.yaml",
+           "--", "python", "-m", "jobs.pipeline", "--config", "jobs/configs/tiny.yaml", f"run_dir={run_dir}",
+           *PIPELINE_OVERRIDES]
+    for _ in range(30):  # the job agent comes up a little after the job API answers
+        submit = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=1500)
+        if "No available agent to submit job" not in submit.stderr:
+            break
+        time.sleep(2)
+    assert submit.returncode == 0, submit.stdout[-4000:] + submit.stderr[-4000:]
+    assert "succeeded" in submit.stdout.lower()
+    listing = subprocess.run([str(BIN / "ray"), "job", "list", "--address", address], env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert "SUCCEEDED" in listing.stdout
+    assert len([p for p in (run_dir / "scans").iterdir() if p.is_dir()]) == 3
+    card = json.loads((run_dir / "dataset" / "dataset_card.json").read_text())
+    assert card["counts"]["train"]["total"] > 0 and card["rejects"] == []
+    assert "[pipeline] outputs under" in submit.stdout
