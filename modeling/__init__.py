@@ -3,14 +3,14 @@
 Public API:
 - `build_config(preset)`, `PRESETS`, `SpatialMLLMConfig`
 - `SpatialMLLMForConditionalGeneration` (`.spatial_encoder`, `.connector`, `.encode_videos`)
-- `load(preset_or_path, ...) -> (model, processor)`; `SpatialMLLMProcessor`
+- `load(preset_or_path, ...) -> (model, processor)`; `load_processor(...)` (no model); `SpatialMLLMProcessor`
 - `build_spatial_encoder(preset)`, `load_spatial_encoder_weights(encoder, file)`
 - `trainable_parameter_groups(model, ...)`, `parameter_names_by_role(model)`
 - `expand_video_inputs(video_embeds, video_grid_thw, repeats)` for reusing encoded videos.
 """
 
 from modeling.config import PRESETS, SpatialMLLMConfig, VGGTConfig, build_config
-from modeling.loading import load
+from modeling.loading import load, load_processor
 from modeling.model import SpatialMLLMForConditionalGeneration, expand_video_inputs, video_encoder_outputs
 from modeling.preprocess import FRAME_PRESETS, FrameSpec, preprocess_video
 from modeling.processor import SpatialMLLMProcessor
@@ -32,6 +32,7 @@ __all__ = [
     "build_spatial_encoder",
     "expand_video_inputs",
     "load",
+    "load_processor",
     "load_spatial_encoder_weights",
     "parameter_names_by_role",
     "preprocess_video",

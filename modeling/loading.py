@@ -296,15 +296,51 @@ def load(
             model.generation_config = GenerationConfig.from_pretrained(source, local_files_only=True)
         else:
             model.generation_config = _toy_generation_config(tokenizer)
-        default_frames = FRAME_PRESETS.get(preset or config.preset or "", FrameSpec())
-        frames = SpatialMLLMProcessor.read_frame_spec(source, default_frames)
-        processor = SpatialMLLMProcessor(tokenizer, frames, _chat_template_from_dir(source, tokenizer))
+        processor = _processor_from_dir(source, preset, config, tokenizer)
+    _override_pixels(processor, min_pixels, max_pixels)
+    if device is not None:
+        model.to(device)
+    return model.eval(), processor
+
+
+def _processor_from_dir(source: Path, preset: str | None, config: _Config, tokenizer) -> SpatialMLLMProcessor:
+    default_frames = FRAME_PRESETS.get(preset or config.preset or "", FrameSpec())
+    frames = SpatialMLLMProcessor.read_frame_spec(source, default_frames)
+    return SpatialMLLMProcessor(tokenizer, frames, _chat_template_from_dir(source, tokenizer))
+
+
+def _override_pixels(processor: SpatialMLLMProcessor, min_pixels: int | None, max_pixels: int | None) -> None:
     if min_pixels is not None or max_pixels is not None:
         processor.frames = dataclasses.replace(
             processor.frames,
             min_pixels=min_pixels or processor.frames.min_pixels,
             max_pixels=max_pixels or processor.frames.max_pixels,
         )
-    if device is not None:
-        model.to(device)
-    return model.eval(), processor
+
+
+def load_processor(
+    preset_or_path: str | os.PathLike,
+    *,
+    path: str | os.PathLike | None = None,
+    min_pixels: int | None = None,
+    max_pixels: int | None = None,
+) -> SpatialMLLMProcessor:
+    """The processor `load` would return with the same arguments, without building the model
+    (for data pipelines that tokenise and preprocess frames away from the model)."""
+    preset, source = str(preset_or_path), path
+    if os.path.isdir(preset_or_path):
+        preset, source = None, preset_or_path
+    elif preset not in PRESETS:
+        raise ValueError(f"{preset_or_path!r} is neither a preset {PRESETS} nor a directory")
+    if source is None:
+        if preset not in ("tiny", "small"):
+            raise ValueError(
+                f"preset {preset!r} needs local weights: set model.path to a Qwen2.5-VL-3B or Spatial-MLLM directory"
+            )
+        processor = SpatialMLLMProcessor(build_byte_tokenizer(), FRAME_PRESETS[preset])
+    else:
+        source = Path(source)
+        config = config_from_dir(source, preset)
+        processor = _processor_from_dir(source, preset, config, _load_tokenizer(source, config))
+    _override_pixels(processor, min_pixels, max_pixels)
+    return processor

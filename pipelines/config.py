@@ -22,6 +22,7 @@ from data_gen.config import QAConfig
 from pipelines.evaluate.config import EvalConfig
 from pipelines.grpo.config import GRPOConfig
 from pipelines.sft.config import SFTConfig
+from pipelines.train_config import TrainConfig
 
 
 class Section(BaseModel):
@@ -59,6 +60,7 @@ class RunConfig(Section):
     seed: int = Field(0, description="seeds scene synthesis, question sampling, data order and init")
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
     sft: SFTConfig = Field(default_factory=SFTConfig)
     grpo: GRPOConfig = Field(default_factory=GRPOConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)

@@ -1,0 +1,141 @@
+"""Exact-resume checkpoints through Ray Train, and the final export.
+
+A checkpoint (`run_dir/<stage>/checkpoints/step_<N>/`) holds the DeepSpeed state under the tag
+`deepspeed` (weights, optimizer and scheduler, sharded as ZeRO shards them), every rank's RNG
+states (`rng_rank<r>.pt`) and `trainer_state.json` (step, data position, the settings that must
+not change across a resume). Every rank writes its part into a local folder and reports it with
+`ray.train.report`; Ray merges the parts into one folder in storage and keeps the newest N
+(`CheckpointConfig(num_to_keep)`). `ray.train.get_checkpoint()` hands the latest back to restarted
+workers, and to a re-run of the job with the same run_dir.
+
+The export gathers full weights on rank 0 (ZeRO-3 shards consolidated) and writes
+`save_pretrained` output that `modeling.load(dir)` reads.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+STATE_FILE = "trainer_state.json"
+DS_TAG = "deepspeed"
+
+
+def checkpoint_name(step: int) -> str:
+    return f"step_{step:08d}"
+
+
+def rng_state() -> dict:
+    """Python, numpy and torch (CPU and CUDA) generator states, as tensors and plain lists."""
+    import torch
+
+    np_name, np_keys, np_pos, np_gauss, np_cached = np.random.get_state()
+    py_version, py_internal, py_gauss = random.getstate()
+    state = {
+        "python": [py_version, list(py_internal), py_gauss],
+        "numpy": [np_name, np_keys.tolist(), int(np_pos), int(np_gauss), float(np_cached)],
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    import torch
+
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save(engine, *, step: int, trainer_state: dict, metrics: dict) -> None:
+    """Collective (every rank calls it at the same step): write this rank's part of checkpoint
+    `step_<step>` and report it, with `metrics`, through `ray.train.report`."""
+    import ray.train
+    import torch
+    import torch.distributed as dist
+
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    with tempfile.TemporaryDirectory(prefix="ckpt-") as tmp:
+        engine.save_checkpoint(tmp, tag=DS_TAG)
+        torch.save(rng_state(), Path(tmp) / f"rng_rank{rank}.pt")
+        if rank == 0:
+            (Path(tmp) / STATE_FILE).write_text(json.dumps({**trainer_state, "step": step}, indent=2) + "\n")
+        ray.train.report(
+            metrics, checkpoint=ray.train.Checkpoint.from_directory(tmp), checkpoint_dir_name=checkpoint_name(step)
+        )
+
+
+def restore(engine) -> dict | None:
+    """Collective: load the checkpoint Ray Train hands this run (if any) into `engine` and this
+    rank's RNG; returns its trainer state, or None for a fresh start."""
+    import ray.train
+    import torch
+    import torch.distributed as dist
+
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is None:
+        return None
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    with checkpoint.as_directory() as folder:
+        folder = Path(folder)
+        load_path, _ = engine.load_checkpoint(str(folder), tag=DS_TAG)
+        if load_path is None:
+            raise RuntimeError(f"{folder}: no DeepSpeed state under tag {DS_TAG!r}")
+        set_rng_state(torch.load(folder / f"rng_rank{rank}.pt", weights_only=True))
+        return json.loads((folder / STATE_FILE).read_text())
+
+
+def latest_state(experiment_dir: Path) -> dict | None:
+    """Driver side: the trainer state of the checkpoint a re-run will resume from (Ray Train's
+    latest for this experiment folder), or None when there is none."""
+    if not experiment_dir.is_dir():
+        return None
+    from ray.train import Result
+
+    try:
+        checkpoint = Result.from_path(str(experiment_dir)).checkpoint
+    except RuntimeError:  # the folder exists but no checkpoint was ever committed
+        return None
+    if checkpoint is None:
+        return None
+    with checkpoint.as_directory() as folder:
+        return json.loads((Path(folder) / STATE_FILE).read_text())
+
+
+def consolidated_state_dict(engine) -> dict | None:
+    """Collective: the full weights on rank 0 (ZeRO-3 shards gathered), None on other ranks."""
+    import torch.distributed as dist
+
+    if engine.zero_optimization_partition_weights():
+        return engine._zero3_consolidated_16bit_state_dict()
+    if dist.get_rank() != 0:
+        return None
+    return {k: v.detach().cpu() for k, v in engine.module.state_dict().items()}
+
+
+def export_pretrained(engine, processor, out_dir: Path) -> None:
+    """Collective: write `save_pretrained` output of the trained model (and its processor) to
+    out_dir from rank 0, via a temporary sibling renamed into place."""
+    import shutil
+
+    import torch.distributed as dist
+
+    state = consolidated_state_dict(engine)
+    if dist.get_rank() == 0:
+        tmp = out_dir.with_name(f".{out_dir.name}.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        engine.module.save_pretrained(tmp, state_dict=state)
+        processor.save_pretrained(tmp)
+        shutil.rmtree(out_dir, ignore_errors=True)
+        tmp.rename(out_dir)
+    dist.barrier()

@@ -1,0 +1,97 @@
+"""DeepSpeed for our trainers: the config dict, the learning-rate schedule, and `initialize` with a
+torch AdamW (DeepSpeed wraps it in ZeRO; no DeepSpeed optimizer, so nothing is compiled).
+
+On CPU (tests, laptops): DeepSpeed's accelerator is forced to CPU and its shared-memory comm op
+is turned off (otherwise every start compiles it for half a minute); collectives go over the
+gloo group Ray Train already set up.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+from pipelines.train_config import TrainConfig
+
+SCHEDULES = ("cosine", "linear", "constant")
+
+
+def prepare_env(use_gpu: bool) -> None:
+    """Call before importing deepspeed in a worker."""
+    if not use_gpu:
+        os.environ["DS_ACCELERATOR"] = "cpu"
+    import deepspeed.ops
+
+    if not use_gpu:
+        deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False
+
+
+def lr_multiplier(step: int, *, total_steps: int, warmup_steps: int, schedule: str) -> float:
+    """Factor on the peak lr for optimizer step `step` (0-based): linear warmup from 0 over
+    warmup_steps, then `cosine` or `linear` decay to 0 at total_steps, or `constant`."""
+    if schedule not in SCHEDULES:
+        raise ValueError(f"lr schedule must be one of {SCHEDULES}, got {schedule!r}")
+    if step < warmup_steps:
+        return (step + 1) / (warmup_steps + 1)
+    if schedule == "constant":
+        return 1.0
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    if schedule == "linear":
+        return max(0.0, 1.0 - progress)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def deepspeed_config(
+    train: TrainConfig,
+    *,
+    dtype: str,
+    micro_batch_size: int,
+    accumulation: int,
+    max_grad_norm: float,
+) -> dict:
+    """The DeepSpeed config dict: ZeRO stage, precision, batch arithmetic, clipping."""
+    zero: dict = {"stage": train.zero_stage, "overlap_comm": False, "contiguous_gradients": True}
+    if train.zero_stage == 3:
+        # Lets the final export gather full weights on rank 0 (ZeRO-3 shards every parameter).
+        zero["stage3_gather_16bit_weights_on_model_save"] = True
+    return {
+        "train_micro_batch_size_per_gpu": micro_batch_size,
+        "gradient_accumulation_steps": accumulation,
+        "train_batch_size": micro_batch_size * accumulation * train.num_workers,
+        "gradient_clipping": max_grad_norm,
+        "zero_optimization": zero,
+        "bf16": {"enabled": dtype == "bf16"},
+        "fp16": {"enabled": False},
+        "zero_allow_untested_optimizer": True,
+        "steps_per_print": 10**9,  # we log ourselves
+        "wall_clock_breakdown": False,
+    }
+
+
+def initialize(
+    model,
+    param_groups: list[dict],
+    ds_config: dict,
+    *,
+    total_steps: int,
+    warmup_steps: int,
+    schedule: str,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+):
+    """`deepspeed.initialize` with torch AdamW over `param_groups` (each with its own `lr` and
+    `weight_decay`) and a LambdaLR applying `lr_multiplier`; returns the engine. DeepSpeed steps
+    the scheduler once per optimizer step (after the accumulation boundary)."""
+    import deepspeed
+    import torch
+
+    optimizer = torch.optim.AdamW(param_groups, betas=betas, eps=eps, foreach=False)
+
+    def multiplier(step: int) -> float:
+        return lr_multiplier(step, total_steps=total_steps, warmup_steps=warmup_steps, schedule=schedule)
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, multiplier)
+    engine, _, _, _ = deepspeed.initialize(
+        model=model, optimizer=optimizer, lr_scheduler=scheduler, config=ds_config
+    )
+    return engine

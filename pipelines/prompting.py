@@ -1,0 +1,113 @@
+"""A QA record as the model sees it: chat messages, prompt text, target text, and its frames.
+
+Shared by SFT, GRPO and evaluation, so a model is asked the same way it was trained:
+
+    system: You are a helpful assistant.
+    user:   <video> {question}\nOptions:\nA. ...\nB. ...\n{answer format}[ {think format}]
+    assistant (the target): {answer}  or  <think>{rationale}</think><answer>{answer}</answer>
+
+Frames are the record's `frame_indices` (space-aware) or `uniform_indices`, thinned to an evenly
+spread subset when the record lists more than asked for.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from data_gen.frame_selection import uniform_positions
+
+SYSTEM_PROMPT = "You are a helpful assistant."
+ANSWER_FORMAT = {
+    "multiple_choice": "Answer with the option's letter from the given choices.",
+    "numerical": "Answer with a single number.",
+}
+THINK_FORMAT = (
+    "Think about the question first, then give the answer: output the thinking process in "
+    "<think> </think> and the final answer in <answer> </answer> tags."
+)
+SAMPLINGS = ("space_aware", "uniform")
+
+
+class RecordError(ValueError):
+    """A record that cannot be turned into a sample (missing scene or frames); names the record."""
+
+
+def user_text(record: dict[str, Any], *, think: bool) -> str:
+    """Question, the options one per line (multiple choice), then the answer-format instruction."""
+    text = str(record["question"])
+    options = list(record.get("options") or [])
+    if options:
+        text += "\nOptions:\n" + "\n".join(str(o) for o in options)
+    text += "\n" + ANSWER_FORMAT[record["problem_type"]]
+    if think:
+        text += " " + THINK_FORMAT
+    return text
+
+
+def messages(record: dict[str, Any], *, think: bool) -> list[dict]:
+    """System turn, then one user turn holding the video and the question (no assistant turn)."""
+    return [
+        {"role": "system", "content": SYSTEM_PROMPT},
+        {"role": "user", "content": [{"type": "video"}, {"type": "text", "text": user_text(record, think=think)}]},
+    ]
+
+
+def prompt_text(processor, record: dict[str, Any], *, think: bool) -> str:
+    """The rendered prompt, ending with the assistant header the model continues from."""
+    return processor.apply_chat_template(messages(record, think=think), add_generation_prompt=True)
+
+
+def target_text(record: dict[str, Any], *, think: bool) -> str:
+    """What the assistant should say: the ground truth, or rationale + answer in think format."""
+    answer = str(record["ground_truth"])
+    if think:
+        return f"<think>{record['rationale']}</think><answer>{answer}</answer>"
+    return answer
+
+
+def frame_ids(record: dict[str, Any], *, sampling: str, num_frames: int) -> list[int]:
+    """The frames of `record` to show: its space-aware or uniform list, thinned evenly to num_frames."""
+    if sampling not in SAMPLINGS:
+        raise ValueError(f"frame sampling must be one of {SAMPLINGS}, got {sampling!r}")
+    chosen = list(record["frame_indices"] if sampling == "space_aware" else record["uniform_indices"])
+    if len(chosen) > num_frames:
+        chosen = [chosen[p] for p in uniform_positions(len(chosen), num_frames)]
+    return [int(i) for i in chosen]
+
+
+@functools.lru_cache(maxsize=4)
+def _scan(scene_dir: str):
+    """A scan is read once per process for consecutive records on the same scene."""
+    from data_gen.scannet import read_scan
+
+    return read_scan(scene_dir)
+
+
+def missing_frames(scene_dir: Path, ids: list[int]) -> list[int]:
+    """Which of `ids` cannot be read, checked cheaply (file existence), without decoding.
+
+    Exported scans need `color/<i>.jpg`; a `.sens` scan only needs its file (frames inside it are
+    checked when read). A missing scene folder misses every frame."""
+    if not scene_dir.is_dir():
+        return list(ids)
+    color = scene_dir / "color"
+    if color.is_dir():
+        return [i for i in ids if not (color / f"{i}.jpg").is_file()]
+    return [] if (scene_dir / f"{scene_dir.name}.sens").is_file() else list(ids)
+
+
+def load_frames(record: dict[str, Any], scans_root: Path, *, sampling: str, num_frames: int) -> list[np.ndarray]:
+    """The record's frames as HxWx3 uint8 RGB arrays, in video order. Raises RecordError."""
+    scene_dir = Path(scans_root) / str(record["video"])
+    ids = frame_ids(record, sampling=sampling, num_frames=num_frames)
+    if not ids:
+        raise RecordError(f"record {record['id']}: no frame indices")
+    try:
+        scan = _scan(str(scene_dir))
+        return [np.asarray(scan.frames.color(i), dtype=np.uint8) for i in ids]
+    except (OSError, ValueError, KeyError, IndexError) as e:
+        raise RecordError(f"record {record['id']}: cannot read frames {ids} of {scene_dir}: {e}") from e

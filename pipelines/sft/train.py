@@ -1,0 +1,223 @@
+"""The SFT loop that runs inside every Ray Train worker.
+
+Setup: the model from `model.preset`/`model.path` in `model.dtype`, the recipe's parameter groups
+(encoders frozen), DeepSpeed ZeRO with a torch AdamW and the warmup + decay schedule, then the
+latest checkpoint if Ray Train hands one over (weights, optimizer, scheduler, RNG, step). Each
+step takes A micro-batches from this worker's stream, runs forward/backward on each and one
+optimizer step; rank 0 logs; every `sft.save_steps` all ranks checkpoint; at the end the
+consolidated model is exported to run_dir/sft/final.
+
+Loss: cross-entropy summed over the answer tokens of the whole global batch (all workers, all
+micro-batches) divided by their count, so every answer token weighs the same however samples
+fall into micro-batches. DeepSpeed averages gradients over workers and is told not to divide by
+the accumulation, so each micro-batch's loss is its token sum / (global count / workers).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from pipelines import checkpointing
+from pipelines.config import RunConfig
+from pipelines.sft.data import DataPlan, micro_batches, rank_dataset_name, start_early
+from pipelines.sft.samples import IGNORE, collate
+
+STAGE = "sft"
+
+
+@dataclass
+class Job:
+    """What one worker holds between steps."""
+
+    cfg: RunConfig
+    plan: DataPlan
+    engine: Any
+    processor: Any
+    group_names: list[str]
+    logger: Any
+    batches: Any
+    rank: int
+    step: int
+    first_step: int  # where this attempt started (a restart starts at its checkpoint)
+    stop_step: int
+    trainer_state: dict  # what every checkpoint records besides the step (resume key, counters)
+
+
+def train_loop(config: dict) -> None:
+    """Ray Train entry point; `config` is what pipelines.sft.stage passes (plain dicts)."""
+    job = setup(config)
+    while job.step < job.stop_step:
+        started = time.perf_counter()
+        micro, data_s = next_step_batches(job)
+        stats = train_step(job, micro)
+        job.step += 1
+        log_step(job, stats, data_s=data_s, step_s=time.perf_counter() - started)
+        maybe_checkpoint(job)
+        maybe_inject_failure(job)
+    finish(job)
+
+
+def setup(config: dict) -> Job:
+    import ray.train
+    import torch
+
+    from pipelines import deepspeed_setup
+    from pipelines.metrics_log import rank0_logger
+
+    cfg = RunConfig.model_validate(config["cfg"])
+    plan = DataPlan(**config["plan"])
+    rank = ray.train.get_context().get_world_rank()
+    shard = ray.train.get_dataset_shard(rank_dataset_name(rank))
+    raw = start_early(
+        shard.iter_batches(batch_size=plan.micro_batch, batch_format="pyarrow", prefetch_batches=cfg.train.prefetch_batches)
+    )
+    deepspeed_setup.prepare_env(cfg.train.use_gpu)
+    torch.set_num_threads(max(1, int(cfg.train.cpus_per_worker)))
+    torch.manual_seed(cfg.seed)
+    engine, processor, group_names = build_engine(cfg, plan)
+    state = checkpointing.restore(engine)
+    step = 0 if state is None else int(state["step"])
+    if state is not None and state.get("resume_key") != config["trainer_state"]["resume_key"]:
+        raise RuntimeError("the checkpoint was written with other settings than this run's; use a new run_dir")
+    logger = rank0_logger(
+        cfg.run_path, STAGE, config={**cfg.model_dump(mode="json"), "plan": config["plan"]}, resume_step=step,
+        use_wandb=cfg.train.wandb,
+    )
+    batches = micro_batches(raw, plan, rank, config["start_step"], step)
+    stop = plan.total_steps if cfg.sft.stop_at_step < 0 else min(plan.total_steps, cfg.sft.stop_at_step)
+    trainer_state = {**config["trainer_state"], "truncated": 0 if state is None else state.get("truncated", 0)}
+    return Job(cfg, plan, engine, processor, group_names, logger, batches, rank, step, step, max(stop, step),
+               trainer_state)  # fmt: skip
+
+
+def build_engine(cfg: RunConfig, plan: DataPlan):
+    """(DeepSpeed engine, processor, optimizer group names) for the configured model."""
+    import modeling
+    from pipelines import deepspeed_setup
+
+    model, processor = modeling.load(cfg.model.preset, path=cfg.model.path, dtype=cfg.model.dtype, seed=cfg.seed)
+    if cfg.sft.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model.config.use_cache = False
+    model.train()
+    sft = cfg.sft
+    groups = modeling.trainable_parameter_groups(
+        model, lr_llm=sft.lr_llm, lr_connector=sft.lr_connector, weight_decay=sft.weight_decay
+    )
+    ds_config = deepspeed_setup.deepspeed_config(
+        cfg.train,
+        dtype=cfg.model.dtype,
+        micro_batch_size=plan.micro_batch,
+        accumulation=plan.accumulation,
+        max_grad_norm=sft.max_grad_norm,
+    )
+    engine = deepspeed_setup.initialize(
+        model,
+        groups,
+        ds_config,
+        total_steps=plan.total_steps,
+        warmup_steps=int(sft.warmup_ratio * plan.total_steps),
+        schedule=sft.lr_schedule,
+        betas=sft.adam_betas,
+        eps=sft.adam_eps,
+    )
+    return engine, processor, [g["name"] for g in groups]
+
+
+def next_step_batches(job: Job) -> tuple[list, float]:
+    """The A micro-batches of the next optimizer step (collated tensors, each carrying how many
+    of its samples were truncated) and the wait for them, seconds."""
+    started = time.perf_counter()
+    micro = []
+    for _ in range(job.plan.accumulation):
+        _, samples, truncated = next(job.batches)
+        micro.append({**collate(samples, job.processor.tokenizer.pad_token_id), "truncated": truncated})
+    return micro, time.perf_counter() - started
+
+
+def _all_reduce_sum(values: list[float], device) -> list[float]:
+    import torch
+    import torch.distributed as dist
+
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return t.tolist()
+
+
+def train_step(job: Job, micro: list[dict]) -> dict:
+    """One optimizer step over A micro-batches; returns global loss, token and norm statistics."""
+    import torch
+
+    engine, world = job.engine, job.plan.world_size
+    label_tokens = sum(int((b["labels"] != IGNORE).sum()) for b in micro)
+    seq_tokens = sum(int(b["attention_mask"].sum()) for b in micro)
+    truncated = sum(b.pop("truncated") for b in micro)
+    global_labels, global_tokens, global_truncated = _all_reduce_sum(
+        [label_tokens, seq_tokens, truncated], engine.device
+    )
+    job.trainer_state["truncated"] += int(global_truncated)
+    per_rank_count = torch.tensor(max(global_labels, 1.0) / world, dtype=torch.float32, device=engine.device)
+    lrs = dict(zip(job.group_names, engine.get_lr(), strict=True))  # the rates this step uses
+    loss_sum = 0.0
+    for batch in micro:
+        batch = {k: v.to(engine.device) for k, v in batch.items()}
+        out = engine(**batch, use_cache=False, num_items_in_batch=per_rank_count)
+        engine.backward(out.loss, scale_wrt_gas=False)
+        engine.step()
+        loss_sum += float(out.loss.detach())
+    (loss,) = _all_reduce_sum([loss_sum / world], engine.device)
+    norm = engine.get_global_grad_norm()
+    return {
+        "loss": loss,
+        "grad_norm": float(norm) if norm is not None else float("nan"),
+        "lr_llm": lrs.get("llm", lrs.get("llm_no_decay", 0.0)),
+        "lr_connector": lrs.get("connector", lrs.get("connector_no_decay", 0.0)),
+        "label_tokens": global_labels,
+        "tokens": global_tokens,
+    }
+
+
+def log_step(job: Job, stats: dict, *, data_s: float, step_s: float) -> None:
+    job.logger.log(
+        job.step,
+        {
+            "train/loss": stats["loss"],
+            "train/grad_norm": stats["grad_norm"],
+            "train/lr_llm": stats["lr_llm"],
+            "train/lr_connector": stats["lr_connector"],
+            "train/epoch": job.plan.epoch_of_step(job.step),
+            "train/label_tokens": stats["label_tokens"],
+            "perf/tokens_per_s": stats["tokens"] / step_s,
+            "perf/samples_per_s": job.plan.global_batch / step_s,
+            "timing/step_s": step_s,
+            "timing/data_s": data_s,
+            "data/truncated": job.trainer_state["truncated"],
+            "data/skipped_records": job.trainer_state["skipped_records"],
+        },
+    )
+
+
+def maybe_checkpoint(job: Job) -> None:
+    """Every sft.save_steps, and when stopping early (sft.stop_at_step) so a re-run resumes there."""
+    save_steps = job.cfg.sft.save_steps
+    periodic = save_steps > 0 and job.step % save_steps == 0
+    stopping_early = job.step == job.stop_step and job.stop_step < job.plan.total_steps
+    if periodic or stopping_early:
+        state = {**job.trainer_state, "samples_seen": job.step * job.plan.global_batch,
+                 "epoch": job.plan.epoch_of_step(job.step)}  # fmt: skip
+        checkpointing.save(job.engine, step=job.step, trainer_state=state, metrics={"step": job.step})
+
+
+def maybe_inject_failure(job: Job) -> None:
+    """sft.fail_at_step: rank 0 dies once, right after that step (and its checkpoint, if any)."""
+    if job.step == job.cfg.sft.fail_at_step and job.first_step < job.step and job.rank == 0:
+        raise RuntimeError(f"sft.fail_at_step={job.step}: injected worker failure")
+
+
+def finish(job: Job) -> None:
+    if job.step == job.plan.total_steps:
+        checkpointing.export_pretrained(job.engine, job.processor, job.cfg.run_path / STAGE / "final")
+    job.logger.summary({"train/final_step": job.step})
+    job.logger.finish()

@@ -1,0 +1,66 @@
+"""The data plan (order and sharding as pure functions) and the checks that run before training."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from data_gen.schema import RECORD_SCHEMA
+from pipelines.sft.data import DataError, DataPlan, check_frames, read_split
+
+
+def plan(**kw) -> DataPlan:
+    base = dict(num_records=10, seed=0, shuffle=True, world_size=2, micro_batch=1, global_batch=4, total_steps=6)
+    return DataPlan(**{**base, **kw})
+
+
+def test_every_step_is_split_across_ranks_without_overlap():
+    p = plan()
+    assert p.accumulation == 2 and p.per_rank == 2
+    r0, r1 = p.rank_positions(0, 0).reshape(6, 2), p.rank_positions(1, 0).reshape(6, 2)  # [steps, M*A]
+    for step in range(6):
+        assert sorted([*r0[step], *r1[step]]) == list(range(step * 4, step * 4 + 4))
+
+
+def test_order_is_a_pure_function_and_resume_is_a_suffix():
+    p = plan()
+    assert np.array_equal(p.record_rows(p.rank_positions(1, 0)), plan().record_rows(plan().rank_positions(1, 0)))
+    full, resumed = p.rank_positions(0, 0), p.rank_positions(0, 3)
+    assert np.array_equal(full[3 * p.per_rank :], resumed)
+    assert np.array_equal(p.record_rows(full)[3 * p.per_rank :], p.record_rows(resumed))
+
+
+def test_each_epoch_is_a_permutation_and_epochs_differ():
+    p = plan(total_steps=5)  # 20 samples = 2 epochs of 10
+    rows = p.record_rows(np.arange(20))
+    assert sorted(rows[:10]) == list(range(10)) and sorted(rows[10:]) == list(range(10))
+    assert not np.array_equal(rows[:10], rows[10:])
+    assert plan(shuffle=False).record_rows(np.arange(12)).tolist() == [*range(10), 0, 1]
+    assert p.epoch_of_step(5) == 2.0
+
+
+def test_missing_dataset_and_empty_split(tmp_path):
+    with pytest.raises(DataError, match="no dataset folder"):
+        read_split(tmp_path / "dataset", "train")
+    (tmp_path / "dataset" / "train").mkdir(parents=True)
+    with pytest.raises(DataError, match="no \\*.parquet"):
+        read_split(tmp_path / "dataset", "train")
+    pq.write_table(RECORD_SCHEMA.empty_table(), tmp_path / "dataset" / "train" / "part-00000.parquet")
+    with pytest.raises(DataError, match="has no records"):
+        read_split(tmp_path / "dataset", "train")
+
+
+def test_missing_frames_fail_or_are_skipped_and_counted(sft_data, tmp_path):
+    table = read_split(sft_data / "dataset", "train")
+    kept, skipped = check_frames(table, sft_data / "scans", sampling="space_aware", num_frames=4, skip=False)
+    assert kept.num_rows == table.num_rows and skipped == []
+    # A scans root holding only the first record's scene: the others' frames are missing.
+    scene = table["video"][0].as_py()
+    (tmp_path / scene).symlink_to(sft_data / "scans" / scene, target_is_directory=True)
+    others = sum(v != scene for v in table["video"].to_pylist())
+    with pytest.raises(DataError, match=f"{others} of {table.num_rows} records have missing frames"):
+        check_frames(table, tmp_path, sampling="space_aware", num_frames=4, skip=False)
+    kept, skipped = check_frames(table, tmp_path, sampling="space_aware", num_frames=4, skip=True)
+    assert len(skipped) == others and kept.num_rows == table.num_rows - others
+    assert set(kept["video"].to_pylist()) == {scene}
