@@ -19,9 +19,9 @@ class Stage:
 STAGES = [
     Stage("synth_scans", "pipelines.scans"),
     Stage("build_dataset", "pipelines.dataset"),
-    Stage("sft", None),
+    Stage("sft", "pipelines.sft.stage"),
     Stage("grpo", None),
-    Stage("evaluate", None),
+    Stage("evaluate", "pipelines.evaluate.run"),
 ]
 
 

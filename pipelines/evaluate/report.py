@@ -1,0 +1,140 @@
+"""The evaluation's outputs under run_dir/eval, each written atomically (temporary name, then rename):
+
+- `report.json`: our per-task, per-level, micro and macro scores (percent), counts, the model and
+  inputs evaluated, and the paper's Table 1 rows;
+- `report.md`: a markdown table, our row beside the paper's rows, then per-level detail;
+- `per_task.png`: grouped bars per task, ours against the paper's models;
+- `predictions.parquet`: one row per question (id, question_type, problem_type, question, options,
+  ground_truth, prediction, parsed, score).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipelines.evaluate.aggregate import PAPER_TABLE, TASK_LABELS, TASKS
+from pipelines.run_meta import write_json_atomic
+
+PREDICTION_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string()),
+        pa.field("question_type", pa.string()),
+        pa.field("problem_type", pa.string()),
+        pa.field("question", pa.string()),
+        pa.field("options", pa.list_(pa.string())),
+        pa.field("ground_truth", pa.string()),
+        pa.field("prediction", pa.string()),  # the model's whole completion
+        pa.field("parsed", pa.string()),  # the answer read from it; null when none parses
+        pa.field("score", pa.float64()),  # 0..1: option letter match, or MRA
+    ]
+)
+OURS = "ours"
+
+
+def _tmp(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp{os.getpid()}")
+
+
+def write_report(out: Path, result: dict, predictions: list[dict], info: dict) -> dict[str, Path]:
+    """Write the four files into `out`; `result` is `aggregate()`'s, `info` says what was
+    evaluated (model, source, ...). Returns the paths by name."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {name: out / name for name in ("report.json", "report.md", "per_task.png", "predictions.parquet")}
+    write_predictions(paths["predictions.parquet"], predictions)
+    plot_per_task(paths["per_task.png"], result)
+    text = markdown_report(result, info)
+    tmp = _tmp(paths["report.md"])
+    tmp.write_text(text)
+    os.replace(tmp, paths["report.md"])
+    write_json_atomic(paths["report.json"], {**info, **result, "paper": PAPER_TABLE, "units": "percent"})
+    return paths
+
+
+def write_predictions(path: Path, predictions: list[dict]) -> None:
+    table = pa.Table.from_pylist([{k: p.get(k) for k in PREDICTION_SCHEMA.names} for p in predictions],
+                                 schema=PREDICTION_SCHEMA)  # fmt: skip
+    tmp = _tmp(path)
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)
+
+
+def _cell(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f}"
+
+
+def markdown_report(result: dict, info: dict) -> str:
+    """Our row (bold) beside the paper's Table 1 rows; the paper prints one average per model,
+    micro or macro (`average_kind`), so the other column is empty for it."""
+    head = ["model", *(TASK_LABELS[t] for t in TASKS), "micro", "macro"]
+    lines = [
+        "# VSI-Bench-style evaluation",
+        "",
+        f"Model: `{info.get('model', '?')}`. Questions: {result['num_rows']} from {info.get('source', '?')}. "
+        "Scores in percent: option letter exact match for multiple choice, mean relative accuracy for "
+        "numbers. Micro = mean over questions; macro = mean over tasks, the three relative-direction "
+        "levels first averaged into one. Paper rows: Spatial-MLLM Table 1 (VSI-Bench, 16 frames).",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    ours = [_cell(result["per_task"].get(t)) for t in TASKS]
+    lines.append(f"| **{OURS}** | " + " | ".join(f"**{c}**" for c in ours)
+                 + f" | **{result['micro']:.1f}** | **{result['macro']:.1f}** |")  # fmt: skip
+    for name, row in PAPER_TABLE.items():
+        cells = [_cell(row["per_task"][t]) for t in TASKS]
+        avg = {"micro": "–", "macro": "–", row["average_kind"]: _cell(row["average"])}
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {avg['micro']} | {avg['macro']} |")
+    lines += ["", "Ours per question type:", "", "| question_type | questions | score |", "|---|---|---|"]
+    lines += [f"| {q} | {result['counts'][q]} | {v:.1f} |" for q, v in result["levels"].items()]
+    extra = [t for t in result["per_task"] if t not in TASKS]
+    if extra:
+        lines += ["", f"Tasks outside VSI-Bench (not in the table above): {', '.join(extra)}."]
+    return "\n".join(lines) + "\n"
+
+
+def plot_per_task(path: Path, result: dict) -> None:
+    """Grouped bars: for each task (and the macro average), the paper's models and ours (red)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    groups = [*TASKS, "macro"]
+    models = [*PAPER_TABLE, OURS]
+    width = 0.8 / len(models)
+    x = np.arange(len(groups))
+    fig, ax = plt.subplots(figsize=(14, 4.5))
+    palette = [plt.get_cmap("tab10")(i) for i in (0, 1, 2, 4, 5, 6, 7, 8, 9)]  # tab10 without its red
+    for m, name in enumerate(models):
+        offset = x - 0.4 + (m + 0.5) * width
+        if name == OURS:
+            values = [result["per_task"].get(t, np.nan) for t in TASKS] + [result["macro"]]
+            ax.bar(offset, values, width, label=name, color="crimson", edgecolor="black", linewidth=0.8)
+            for xi, v in zip(offset, values, strict=True):  # our numbers printed: a 0 bar is invisible
+                ax.text(xi, (0 if np.isnan(v) else v) + 1.5, "n/a" if np.isnan(v) else f"{v:.0f}",
+                        ha="center", va="bottom", fontsize=7, color="crimson", rotation=90)  # fmt: skip
+        else:
+            row = PAPER_TABLE[name]
+            macro = (
+                row["average"] if row["average_kind"] == "macro" else np.mean(list(row["per_task"].values()))
+            )
+            values = [row["per_task"][t] for t in TASKS] + [macro]
+            ax.bar(offset, values, width, label=name, color=palette[m % len(palette)])
+    ax.set_xticks(x, [TASK_LABELS.get(g, g) for g in groups])
+    ax.set_ylabel("score (%)")
+    ax.set_ylim(0, 112)  # room for the printed value above a 100 bar
+    ax.set_title(
+        "VSI-Bench per task: ours (red, value printed; n/a = no questions) vs the Spatial-MLLM paper's Table 1"
+    )
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # outside: never over a bar
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    tmp = _tmp(path)
+    fig.savefig(tmp, format="png", dpi=80, metadata={"Software": None})
+    plt.close(fig)
+    os.replace(tmp, path)

@@ -1,0 +1,49 @@
+"""An mp4 written here is read back by pipelines.evaluate.video frame-exact enough to evaluate."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from data_gen.frame_selection import uniform_positions
+from pipelines.evaluate.video import SEEK_GAP, VideoError, read_frames
+from tests.pipelines.evaluate.video_fixtures import synthetic_frames, write_mp4
+
+
+def assert_frames(got: list[np.ndarray], frames: list[np.ndarray], wanted) -> None:
+    """Each frame read is closest to the wanted source frame (right order, none skipped or
+    repeated) and within a few grey levels of it (yuv420p rounding; neighbours differ by ~9)."""
+    assert len(got) == len(wanted)
+    source = np.stack(frames).astype(np.int16)  # [N, H, W, 3]
+    for g, i in zip(got, wanted, strict=True):
+        assert g.dtype == np.uint8 and g.shape == frames[0].shape
+        err = np.abs(source - g.astype(np.int16)).mean(axis=(1, 2, 3))  # [N]
+        assert int(err.argmin()) == i, f"wanted frame {i}, got one closest to {int(err.argmin())}"
+        assert err[i] < 4.0, f"frame {i}: mean abs error {err[i]:.2f}"
+
+
+def test_48_frames_read_back_as_16_uniform(tmp_path):
+    frames = synthetic_frames(48)
+    video = write_mp4(tmp_path / "scannet" / "scene0000_00.mp4", frames)
+    assert_frames(read_frames(video, 16), frames, uniform_positions(48, 16))
+
+
+def test_long_video_is_sampled_through_seeks(tmp_path):
+    n = 16 * (SEEK_GAP + 8)  # samples further apart than SEEK_GAP: each one is a seek
+    frames = synthetic_frames(n, 32, 32)
+    video = write_mp4(tmp_path / "long.mp4", frames, gop=10)
+    assert_frames(read_frames(video, 16), frames, uniform_positions(n, 16))
+
+
+def test_short_video_gives_every_frame(tmp_path):
+    frames = synthetic_frames(5)
+    assert_frames(read_frames(write_mp4(tmp_path / "short.mp4", frames), 16), frames, range(5))
+
+
+def test_bad_videos_name_the_file(tmp_path):
+    with pytest.raises(VideoError, match="missing.mp4.*no such video file"):
+        read_frames(tmp_path / "missing.mp4", 16)
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"not a video at all" * 10)
+    with pytest.raises(VideoError, match="junk.mp4"):
+        read_frames(junk, 16)
