@@ -13,10 +13,12 @@ from typing import Protocol
 
 import numpy as np
 
+from data_gen.errors import InputError
+
 SCANNET_FPS = 24.0  # VSI-Bench videos of ScanNet scenes are 24 fps; times = frame index / fps
 
 
-class ScanError(ValueError):
+class ScanError(InputError):
     """A scan input is missing or malformed. The message names the file and the problem."""
 
     def __init__(self, path: str | Path, problem: str):

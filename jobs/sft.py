@@ -1,16 +1,9 @@
 """python -m jobs.sft --config FILE [key=value ...]: supervised fine-tuning into run_dir/sft."""
 
-import sys
-
-from pipelines.config import job_config
+from pipelines.config import job_config, run_job
 
 if __name__ == "__main__":
     cfg = job_config("sft")
-    from pipelines.sft.data import DataError
-    from pipelines.sft.stage import SFTSetupError, run
+    from pipelines.sft.stage import run
 
-    try:
-        run(cfg)
-    except (DataError, SFTSetupError) as e:
-        print(f"jobs.sft: {e}", file=sys.stderr)
-        raise SystemExit(1) from None
+    run_job("sft", run, cfg)

@@ -11,6 +11,7 @@ import difflib
 import hashlib
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from data_gen.build_config import BuildConfig
 from data_gen.config import QAConfig
+from data_gen.errors import InputError
 from pipelines.evaluate.config import EvalConfig
 from pipelines.grpo.config import GRPOConfig
 from pipelines.sft.config import SFTConfig
@@ -223,3 +225,13 @@ def job_config(job: str, argv: list[str] | None = None) -> RunConfig:
     except ConfigError as e:
         print(f"jobs.{job}: {e}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def run_job(job: str, stage: Callable[[RunConfig], object], cfg: RunConfig) -> None:
+    """Run one stage for a job. Bad input (any InputError: corrupt scans, bad records, missing
+    data, a cluster without the asked-for resources) prints its message and exits 1."""
+    try:
+        stage(cfg)
+    except InputError as e:
+        print(f"jobs.{job}: {e}", file=sys.stderr)
+        raise SystemExit(1) from None

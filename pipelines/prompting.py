@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from data_gen.errors import InputError
 from data_gen.frame_selection import uniform_positions
 
 SYSTEM_PROMPT = "You are a helpful assistant."
@@ -32,7 +33,7 @@ THINK_FORMAT = (
 SAMPLINGS = ("space_aware", "uniform")
 
 
-class RecordError(ValueError):
+class RecordError(InputError):
     """A record that cannot be turned into a sample (missing scene or frames); names the record."""
 
 

@@ -22,12 +22,13 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
+from data_gen.errors import InputError
 from data_gen.schema import NUMERICAL_TYPES
 
 VSI_BENCH_COLUMNS = ("id", "dataset", "scene_name", "question_type", "question", "options", "ground_truth")
 
 
-class EvalInputError(ValueError):
+class EvalInputError(InputError):
     """Evaluation inputs that cannot be used; the message names the file and the problem."""
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from data_gen.errors import InputError
 from data_gen.frame_selection import uniform_positions
 
 # Decode forward instead of seeking when the next sample is at most this many frames ahead: a
@@ -23,7 +24,7 @@ from data_gen.frame_selection import uniform_positions
 SEEK_GAP = 32
 
 
-class VideoError(ValueError):
+class VideoError(InputError):
     """A video that cannot be read; the message names the file and the problem."""
 
     def __init__(self, path: str | Path, problem: str):

@@ -24,12 +24,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from data_gen.errors import InputError
 from data_gen.schema import RECORD_SCHEMA
 from pipelines import prompting
 from pipelines.sft.samples import encode_sample, pack, unpack
 
 
-class DataError(ValueError):
+class DataError(InputError):
     """The dataset cannot feed training (missing, empty, unreadable); the message says what to do."""
 
 

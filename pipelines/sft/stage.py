@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from data_gen.errors import InputError
 from pipelines import checkpointing
 from pipelines.config import RunConfig
 from pipelines.run_meta import is_complete, read_meta, write_meta
@@ -26,7 +27,7 @@ STAGE = "sft"
 _RESUME_FREE = ("save_steps", "stop_at_step", "fail_at_step")
 
 
-class SFTSetupError(ValueError):
+class SFTSetupError(InputError):
     """A setting or input that makes training impossible; raised before any worker starts."""
 
 

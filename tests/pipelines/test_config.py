@@ -87,3 +87,14 @@ def test_job_help_lists_keys():
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0
     assert "data.synthetic.num_scenes" in proc.stdout
+
+
+def test_bad_input_exits_1_naming_it(tmp_path):
+    missing = tmp_path / "no_such_scans"
+    proc = subprocess.run(
+        [sys.executable, "-m", "jobs.build_dataset", "--config", "jobs/configs/tiny.yaml",
+         f"run_dir={tmp_path / 'run'}", f"data.scans_dir={missing}"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 1
+    assert str(missing) in proc.stderr and "Traceback" not in proc.stderr
