@@ -7,11 +7,13 @@ driver only sees per-scene summaries and (id, type) columns, and streams shards 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -21,6 +23,7 @@ import pyarrow.parquet as pq
 from data_gen.build_config import BuildConfig
 from data_gen.config import QAConfig
 from data_gen.dataset_card import write_card
+from data_gen.errors import InputError
 from data_gen.rebalance import select_mix, split_scenes
 from data_gen.scan import ScanError
 from data_gen.scene_cache import cache_key, cache_path, write_table_atomic
@@ -29,7 +32,7 @@ from data_gen.schema import RECORD_SCHEMA
 SPLITS = ("train", "val")
 
 
-class DatasetBuildError(RuntimeError):
+class DatasetBuildError(InputError):
     """The build cannot produce a dataset (no scenes, too many rejected). Names the scenes."""
 
 
@@ -71,16 +74,48 @@ def process_scene(row: dict, *, cache_dir: str, qa: QAConfig, seed: int, setting
     return out
 
 
+@contextlib.contextmanager
+def _scene_map_context() -> Iterator[None]:
+    """Ray Data settings for the per-scene map, for the Datasets created inside (each Dataset
+    snapshots the DataContext when it is created); the caller's context is restored after.
+
+    Without op resource reservation. Its budgets come from the cluster resources that Ray Data's
+    autoscaling coordinator (an actor, started on first use) reports asynchronously, and the
+    executor refreshes them at most once a second: until then the budget is 0 CPUs and only the
+    liveness rule lets a single task run ("Tasks: 1 [backpressured:tasks(ResourceBudget)]"), for
+    the first second of every build and for the seconds the coordinator takes to start on a fresh
+    cluster. This map has one input block of one path per scene and a few hundred bytes of output
+    per scene, so there is no object-store pressure to budget for: every scene task is submitted
+    at once and Ray core runs as many as the CPUs allow.
+    """
+    from ray.data import DataContext
+
+    ctx = DataContext.get_current()
+    saved = ctx.op_resource_reservation_enabled
+    ctx.op_resource_reservation_enabled = False
+    try:
+        yield
+    finally:
+        ctx.op_resource_reservation_enabled = saved
+
+
 def _run_scenes(scenes: list[Path], cache_dir: Path, qa: QAConfig, seed: int, cpus: float) -> list[dict]:
     import ray.data
 
-    ds = ray.data.from_items([{"scene_dir": str(p)} for p in scenes], override_num_blocks=len(scenes))
-    ds = ds.map(
-        process_scene,
-        fn_kwargs={"cache_dir": str(cache_dir), "qa": qa, "seed": seed, "settings": settings_hash(qa, seed)},
-        num_cpus=cpus,
-    )
+    with _scene_map_context():
+        ds = ray.data.from_items([{"scene_dir": str(p)} for p in scenes], override_num_blocks=len(scenes))
+        ds = ds.map(
+            process_scene,
+            fn_kwargs={"cache_dir": str(cache_dir), "qa": qa, "seed": seed, "settings": settings_hash(qa, seed)},
+            num_cpus=cpus,
+        )
     return sorted(ds.take_all(), key=lambda r: r["scene"])
+
+
+def _run_scenes_here(scenes: list[Path], cache_dir: Path, qa: QAConfig, seed: int) -> list[dict]:
+    """The same per-scene function, one scene after another in this process (no Ray)."""
+    kwargs = {"cache_dir": str(cache_dir), "qa": qa, "seed": seed, "settings": settings_hash(qa, seed)}
+    return sorted((process_scene({"scene_dir": str(p)}, **kwargs) for p in scenes), key=lambda r: r["scene"])
 
 
 def _write_split(paths: list[Path], keep: set[str], folder: Path, shard_rows: int) -> int:
@@ -115,14 +150,29 @@ def _write_split(paths: list[Path], keep: set[str], folder: Path, shard_rows: in
 
 
 def build_dataset(
-    scans_dir: Path, out_dir: Path, cache_dir: Path, qa: QAConfig, build: BuildConfig, seed: int, log=print
+    scans_dir: Path,
+    out_dir: Path,
+    cache_dir: Path,
+    qa: QAConfig,
+    build: BuildConfig,
+    seed: int,
+    log=print,
+    *,
+    sequential: bool = False,
 ) -> dict:
-    """Build the dataset into out_dir (replaced atomically). Returns the dataset card."""
+    """Build the dataset into out_dir (replaced atomically). Returns the dataset card.
+
+    sequential=True runs the per-scene function in this process, one scene after another, instead
+    of as Ray tasks (same outputs; for debugging, and the benchmark's baseline).
+    """
     scenes = list_scenes(scans_dir)
     if not scenes:
         raise DatasetBuildError(f"{scans_dir}: no scene folders")
     log(f"[build_dataset] {len(scenes)} scenes from {scans_dir}")
-    results = _run_scenes(scenes, cache_dir, qa, seed, build.num_cpus_per_scene)
+    if sequential:
+        results = _run_scenes_here(scenes, cache_dir, qa, seed)
+    else:
+        results = _run_scenes(scenes, cache_dir, qa, seed, build.num_cpus_per_scene)
     rejects = [r for r in results if r["status"] != "ok"]
     if len(rejects) > build.max_reject_fraction * len(scenes):
         names = "\n".join(f"  {r['scene']}: {r['reason']}" for r in rejects)

@@ -38,7 +38,13 @@ class BuildConfig(BaseModel):
         0.1, ge=0.0, le=1.0, description="fail the build when more than this share of scenes is rejected"
     )
     shard_rows: int = Field(5000, ge=1, description="records per Parquet shard")
-    num_cpus_per_scene: float = Field(0.5, gt=0, description="Ray CPUs reserved per scene task (fractional allowed)")
+    num_cpus_per_scene: float = Field(
+        1.0,
+        gt=0,
+        description="Ray CPUs reserved per scene task (fractional allowed). A scene is one single-threaded "
+        "CPU-bound task: below 1 runs more scene processes than cores (more memory, and Ray starts extra "
+        "worker processes, each importing the stack), for no gain in throughput",
+    )
 
     @field_validator("mix")
     @classmethod

@@ -106,7 +106,7 @@ def decode_png16(path: str | Path) -> np.ndarray:
     arr = decode_image(path, where=path)
     if arr.ndim != 2 or arr.dtype.kind not in "ui" or arr.dtype.itemsize < 2 or (arr.size and (arr.min() < 0 or arr.max() > 65535)):
         raise ScanError(path, f"not a 16-bit depth image (array {arr.dtype} {arr.shape})")
-    return arr.astype(np.uint16)
+    return arr.astype(np.uint16, copy=False)  # decode_image's array is already a private copy
 
 
 def read_text(path: Path) -> str:

@@ -36,10 +36,12 @@ def _read_split(folder: Path) -> list[dict]:
 
 
 def _plot(stats: dict[str, list[dict]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # The object-oriented API (no pyplot), fixed margins instead of tight_layout's extra draw, one
+    # filled step artist per histogram and titles at a fixed height: the same picture in about half
+    # the time (matplotlib's layout work, not the data, is most of a build's card time).
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     by_type: dict[str, list[dict]] = defaultdict(list)
     for rows in stats.values():
@@ -48,23 +50,28 @@ def _plot(stats: dict[str, list[dict]], path: Path) -> None:
     types = sorted(by_type) or ["(no records)"]
     cols = 3
     nrows = (len(types) + cols - 1) // cols
-    fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 3.0 * nrows), squeeze=False)
+    width, height = 4.2 * cols, 3.0 * nrows
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)
+    # Margins in inches: tick labels left, axis label below, title above each panel.
+    fig.subplots_adjust(left=0.45 / width, right=1 - 0.1 / width, bottom=0.5 / height, top=1 - 0.3 / height,
+                        wspace=0.22, hspace=0.5)  # fmt: skip
+    axes = fig.subplots(nrows, cols, squeeze=False)
     for ax, qtype in zip(axes.flat, types, strict=False):
         rows = by_type.get(qtype, [])
         if rows and rows[0]["problem_type"] == "numerical":
-            ax.hist([float(r["ground_truth"]) for r in rows], bins=20, color="#4878a8")
+            counts, edges = np.histogram([float(r["ground_truth"]) for r in rows], bins=20)
+            ax.stairs(counts, edges, fill=True, color="#4878a8")
             ax.set_xlabel("answer")
         elif rows:
             letters = Counter(r["ground_truth"] for r in rows)
             keys = sorted(letters)
             ax.bar(keys, [letters[k] for k in keys], color="#e0884b")
             ax.set_xlabel("answer option")
-        ax.set_title(f"{qtype} (n={len(rows)})", fontsize=9)
+        ax.set_title(f"{qtype} (n={len(rows)})", fontsize=9, y=1.0)
     for ax in list(axes.flat)[len(types):]:
         ax.axis("off")
-    fig.tight_layout()
     fig.savefig(path, dpi=80, metadata={"Software": None})
-    plt.close(fig)
 
 
 def _readme(card: dict) -> str:

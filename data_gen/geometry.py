@@ -114,6 +114,10 @@ def polygon_distance(p: np.ndarray, q: np.ndarray) -> float:
     """Closest-point distance between two convex polygons [N, 2], [M, 2]; 0 when they overlap."""
     if _convex_overlap(p, q):
         return 0.0
+    return _disjoint_polygon_distance(p, q)
+
+
+def _disjoint_polygon_distance(p: np.ndarray, q: np.ndarray) -> float:
     # Disjoint convex polygons: the minimum is reached at a vertex of one and an edge of the other.
     d1 = _segments_point_distance(p, q, np.roll(q, -1, axis=0)).min()
     d2 = _segments_point_distance(q, p, np.roll(p, -1, axis=0)).min()
@@ -122,7 +126,13 @@ def polygon_distance(p: np.ndarray, q: np.ndarray) -> float:
 
 def box_distance(a: OrientedBox, b: OrientedBox) -> float:
     """Exact closest-point distance between two solid z-aligned boxes, metres (0 if they touch)."""
-    d_xy = polygon_distance(a.corners_xy(), b.corners_xy())
+    pa, pb = a.corners_xy(), b.corners_xy()
+    # Footprints whose circumscribed circles are over a millimetre apart are disjoint: skip the
+    # separating-axis test (most pairs of a room; the distance itself is computed the same way).
+    gap = math.hypot(a.center[0] - b.center[0], a.center[1] - b.center[1]) - (
+        math.hypot(a.size[0], a.size[1]) + math.hypot(b.size[0], b.size[1])
+    ) / 2
+    d_xy = _disjoint_polygon_distance(pa, pb) if gap > 1e-3 else polygon_distance(pa, pb)
     (a0, a1), (b0, b1) = a.z_range, b.z_range
     d_z = max(0.0, a0 - b1, b0 - a1)
     return math.hypot(d_xy, d_z)
@@ -133,7 +143,7 @@ def alpha_shape(points: np.ndarray, alpha: float) -> np.ndarray:
 
     The same rule as the `alphashape` package, so concave rooms (an L) keep their notch.
     """
-    pts = np.unique(np.asarray(points, dtype=np.float64).reshape(-1, 2), axis=0)
+    pts = _unique_rows(np.asarray(points, dtype=np.float64).reshape(-1, 2))
     if len(pts) < 3:
         return np.zeros((0, 3, 2))
     try:
@@ -148,6 +158,16 @@ def alpha_shape(points: np.ndarray, alpha: float) -> np.ndarray:
         radius = a * b * c / (4.0 * area)
     keep = (area > 0) & (radius < 1.0 / alpha)
     return tri[keep]
+
+
+def _unique_rows(pts: np.ndarray) -> np.ndarray:
+    """np.unique(pts, axis=0) for [N, 2]: the distinct rows sorted by x, then y (~5x faster)."""
+    if len(pts) < 2:
+        return pts.copy()
+    s = pts[np.lexsort((pts[:, 1], pts[:, 0]))]
+    new = np.ones(len(s), dtype=bool)
+    new[1:] = (s[1:, 0] != s[:-1, 0]) | (s[1:, 1] != s[:-1, 1])
+    return s[new]
 
 
 def _triangle_areas(tri: np.ndarray) -> np.ndarray:

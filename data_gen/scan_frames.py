@@ -92,7 +92,7 @@ class ExportedFrames(_PoseTableFrames):
 
     def depth(self, i: int) -> np.ndarray:
         units = decode_png16(self.root / "depth" / f"{i}.png")
-        return units.astype(np.float32) / np.float32(DEPTH_SHIFT_MM)
+        return np.divide(units, np.float32(DEPTH_SHIFT_MM), dtype=np.float32)  # = units.astype(f32) / f32(shift)
 
     def __len__(self) -> int:
         return len(self.table.frame_ids)

@@ -13,14 +13,36 @@ import pyarrow.parquet as pq
 _CHUNK = 1 << 20
 
 
+def _scene_files(scene_dir: Path) -> list[tuple[tuple[str, ...], str]]:
+    """(relative path parts, path) of every file under scene_dir, sorted like sorted(Path)s.
+
+    The same files as `rglob("*")` + `is_file()` (no descent into symlinked folders, symlinked
+    files followed), from one os.scandir per folder: ~10x cheaper than pathlib for ~300 files.
+    """
+    out: list[tuple[tuple[str, ...], str]] = []
+    stack: list[tuple[str, tuple[str, ...]]] = [(str(scene_dir), ())]
+    while stack:
+        folder, rel = stack.pop()
+        with os.scandir(folder) as entries:
+            for e in entries:
+                if e.is_dir(follow_symlinks=False):
+                    stack.append((e.path, (*rel, e.name)))
+                elif e.is_file():
+                    out.append(((*rel, e.name), e.path))
+    out.sort()
+    return out
+
+
 def scene_content_hash(scene_dir: Path) -> str:
     """sha256 over every file's relative path and bytes, in sorted order."""
     h = hashlib.sha256()
-    for path in sorted(p for p in scene_dir.rglob("*") if p.is_file()):
-        h.update(str(path.relative_to(scene_dir)).encode() + b"\0")
-        with open(path, "rb") as f:
-            while chunk := f.read(_CHUNK):
-                h.update(chunk)
+    buf = bytearray(_CHUNK)
+    view = memoryview(buf)
+    for rel, path in _scene_files(scene_dir):
+        h.update("/".join(rel).encode() + b"\0")
+        with open(path, "rb", buffering=0) as f:
+            while n := f.readinto(buf):
+                h.update(view[:n])
         h.update(b"\0")
     return h.hexdigest()
 

@@ -133,7 +133,7 @@ class SensFile:
 
     def depth(self, i: int) -> np.ndarray:
         """[h, w] float32 metres; 0 = no measurement."""
-        return self.depth_raw(i).astype(np.float32) / np.float32(self.header.depth_shift)
+        return np.divide(self.depth_raw(i), np.float32(self.header.depth_shift), dtype=np.float32)
 
     def _check(self, i: int) -> None:
         if not 0 <= i < self.header.num_frames:

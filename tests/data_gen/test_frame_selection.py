@@ -124,3 +124,23 @@ def test_greedy_is_fast_on_large_voxel_sets():
     elapsed = time.perf_counter() - t
     assert len(chosen) == 16
     assert elapsed < 0.5  # ~5 ms on a quiet core; loose for shared CI machines
+
+
+def test_one_array_path_matches_the_per_frame_path():
+    from data_gen.frame_selection import scan_frame_coords, voxelize_coords
+
+    scan = stare_then_sweep_scan()
+    ids = scan.frames.ids
+    points, conf = scan_frame_geometry(scan, ids, depth_stride=3)
+    xyz, bounds = scan_frame_coords(scan, ids, depth_stride=3)
+    assert xyz.shape == (3, sum(len(p) for p in points)) and bounds[-1] == xyz.shape[1]
+    for f, p in enumerate(points):
+        np.testing.assert_array_equal(xyz[:, bounds[f] : bounds[f + 1]].T, p)
+    sets, m = voxelize(points, conf)
+    flat_sets, flat_m = voxelize_coords(xyz, bounds)
+    assert flat_m == m and all(np.array_equal(a, b) for a, b in zip(flat_sets, sets, strict=True))
+    # Confidences: the same filter either way.
+    conf = [np.where(np.arange(len(p)) % 3 == 0, 0.05, 1.0).astype(np.float32) for p in points]
+    sets, m = voxelize(points, conf)
+    flat_sets, flat_m = voxelize_coords(xyz, bounds, np.concatenate(conf))
+    assert flat_m == m and all(np.array_equal(a, b) for a, b in zip(flat_sets, sets, strict=True))

@@ -155,3 +155,26 @@ def test_alpha_shape_drops_sparse_gaps_and_degenerate_input():
     assert area == pytest.approx(2.0, rel=1e-9)
     assert alpha_shape_area(np.array([[0, 0], [1, 1], [2, 2]], float))[0] == 0.0
     assert alpha_shape_area(np.zeros((0, 2)))[0] == 0.0
+
+
+def test_unique_rows_matches_numpy():
+    from data_gen.geometry import _unique_rows
+
+    rng = np.random.default_rng(0)
+    for n in (0, 1, 2, 50, 2000):
+        pts = np.round(rng.uniform(-1, 1, (n, 2)), 1)  # many repeats
+        np.testing.assert_array_equal(_unique_rows(pts), np.unique(pts, axis=0).reshape(-1, 2))
+
+
+def test_box_distance_far_apart_shortcut_changes_nothing():
+    # box_distance skips the overlap test for footprints whose circumscribed circles are apart.
+    rng = np.random.default_rng(1)
+    for _ in range(2000):
+        scale = rng.choice([0.05, 1.0, 4.0])
+        a, b = (
+            OrientedBox(tuple(rng.uniform(-3, 3, 3) * scale), tuple(rng.uniform(0, 2, 3)), float(rng.uniform(0, np.pi / 2)))
+            for _ in range(2)
+        )
+        d_xy = polygon_distance(a.corners_xy(), b.corners_xy())
+        d_z = max(0.0, a.z_range[0] - b.z_range[1], b.z_range[0] - a.z_range[1])
+        assert box_distance(a, b) == math.hypot(d_xy, d_z)

@@ -168,3 +168,44 @@ def test_instance_with_vertex_ids_outside_the_mesh_is_an_error():
     scan.instances.append(Instance(99, "desk", np.array([0, 1, 10**9])))
     with pytest.raises(ScanError, match="outside the mesh"):
         scene_objects(scan, CFG)
+
+
+def test_interior_thinning_keeps_the_alpha_shape_area(monkeypatch):
+    # floor_points keeps one point per 1/(2 alpha) cell deep inside the floor; the alpha shape,
+    # notches and holes included, must come out as from all the points.
+    import data_gen.metadata as metadata
+    from data_gen.geometry import alpha_shape_area
+
+    rng = np.random.default_rng(0)
+    clouds = []
+    for scan in (furnished_room(num_frames=2), l_shaped_floor_scan()):
+        objects = [o for o, _ in scene_objects(scan, CFG)]
+        with monkeypatch.context() as m:
+            m.setattr(metadata, "_alpha_support", lambda pts, alpha: np.arange(len(pts)))
+            clouds.append(metadata.floor_points(scan, objects, 0.0, CFG))
+    for density in (60, 400, 1500):  # points per m^2: sparse to denser than the floor sampling
+        pts = rng.uniform(0, 1, (int(density * 12), 2)) * [4.0, 3.0]
+        for centre, radius in ((rng.uniform(0, 3, 2), 0.45), (rng.uniform(0, 3, 2), 0.12)):  # holes
+            pts = pts[np.hypot(*(pts - centre).T) > radius]
+        pts = pts[~((pts[:, 0] > 2.5) & (pts[:, 1] > 1.8))]  # a notch
+        clouds.append(pts[metadata._first_in_cell(pts, CFG.floor_sample_spacing / 2)])
+    for pts in clouds:
+        kept = pts[metadata._alpha_support(pts, CFG.alpha)]
+        full_area, full_centre = alpha_shape_area(pts, CFG.alpha)
+        area, centre = alpha_shape_area(kept, CFG.alpha)
+        assert area == pytest.approx(full_area, rel=1e-12, abs=1e-12)
+        np.testing.assert_allclose(centre, full_centre, atol=1e-9)
+    assert len(clouds[0][metadata._alpha_support(clouds[0], CFG.alpha)]) < 0.5 * len(clouds[0])
+
+
+def test_faces_of_all_instances_at_once_match_one_by_one():
+    from data_gen.metadata import _instance_faces, _instances_faces
+
+    scan = furnished_room(num_frames=2)
+    vids = [v for _, v in scene_objects(scan, CFG)]
+    for groups in (vids, [*vids, vids[0][:5]]):  # disjoint; then a vertex in two instances
+        got = _instances_faces(scan, groups)
+        assert len(got) == len(groups)
+        for g, faces in zip(groups, got, strict=True):
+            np.testing.assert_array_equal(faces, _instance_faces(scan, g))
+    assert _instances_faces(scan, []) == []

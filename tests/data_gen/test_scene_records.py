@@ -139,3 +139,26 @@ def test_generated_scene_end_to_end():
         if r["question_type"] == "object_counting":
             category = json.loads(r["meta"])["params"]["category"]
             assert int(r["ground_truth"]) == counts[category]
+
+
+def test_each_depth_frame_is_decoded_once(monkeypatch):
+    # Appearance times and frame selection share the frames that are both visibility steps and
+    # candidates: one decode each, and the same records as reading them twice.
+    import data_gen.scene_records as sr
+
+    scan = furnished_room(num_frames=48)  # at 2 fps every frame is a visibility step and a candidate
+    reads: Counter = Counter()
+    depth = scan.frames.depth
+
+    def counting_depth(i: int) -> np.ndarray:
+        reads[i] += 1
+        return depth(i)
+
+    monkeypatch.setattr(scan.frames, "depth", counting_depth)
+    shared = scene_records(scan, CFG, seed=3)
+    assert reads and max(reads.values()) == 1
+    assert scan.frames.depths[0].flags.writeable  # the source arrays are left alone
+    monkeypatch.setattr(sr, "_share_depth", lambda scan, config: scan)
+    reads.clear()
+    assert scene_records(scan, CFG, seed=3) == shared
+    assert max(reads.values()) == 2
