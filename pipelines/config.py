@@ -13,10 +13,10 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from data_gen.build_config import BuildConfig
 from data_gen.config import QAConfig
@@ -25,6 +25,15 @@ from pipelines.evaluate.config import EvalConfig
 from pipelines.grpo.config import GRPOConfig
 from pipelines.sft.config import SFTConfig
 from pipelines.train_config import TrainConfig
+
+
+def _absolute(path: str | None) -> str | None:
+    # Resolved once, where the config is loaded: Ray workers run in other working directories,
+    # where a relative run_dir would silently point somewhere else.
+    return None if path is None else str(Path(path).expanduser().resolve())
+
+
+LocalPath = Annotated[str, AfterValidator(_absolute)]
 
 
 class Section(BaseModel):
@@ -41,7 +50,7 @@ class SynthConfig(Section):
 
 
 class DataConfig(Section):
-    scans_dir: str | None = Field(
+    scans_dir: LocalPath | None = Field(
         None, description="folder holding <scene>/ folders in ScanNet layout; null = synthesise into run_dir/scans"
     )
     synthetic: SynthConfig = Field(default_factory=SynthConfig)
@@ -53,12 +62,14 @@ class ModelConfig(Section):
     preset: Literal["tiny", "small", "spatial-mllm-3b", "qwen2.5-vl-3b"] = Field(
         "tiny", description="architecture preset; tiny/small are random-initialised offline"
     )
-    path: str | None = Field(None, description="local directory with real weights (overrides random init)")
+    path: LocalPath | None = Field(None, description="local directory with real weights (overrides random init)")
     dtype: Literal["fp32", "bf16"] = Field("fp32", description="parameter dtype for training and inference")
 
 
 class RunConfig(Section):
-    run_dir: str = Field("runs/tiny", description="every output of the run lives under this folder")
+    run_dir: LocalPath = Field(
+        "runs/tiny", description="every output of the run lives under this folder (relative: to the working directory)"
+    )
     seed: int = Field(0, description="seeds scene synthesis, question sampling, data order and init")
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)

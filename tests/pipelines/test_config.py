@@ -98,3 +98,14 @@ def test_bad_input_exits_1_naming_it(tmp_path):
     )
     assert proc.returncode == 1
     assert str(missing) in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_paths_are_made_absolute_where_the_config_is_loaded(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = build_config("run_dir: runs/a\n", ["data.scans_dir=scans", "model.path=~/w"])
+    assert cfg.run_dir == str(tmp_path / "runs" / "a")  # Ray workers run elsewhere
+    assert cfg.data.scans_dir == str(tmp_path / "scans")
+    assert cfg.model.path == str(Path.home() / "w")
+    # a worker re-validating the dumped config keeps the same absolute paths
+    monkeypatch.chdir("/")
+    assert RunConfig.model_validate(cfg.model_dump()).run_dir == cfg.run_dir
