@@ -20,7 +20,7 @@ STAGES = [
     Stage("synth_scans", "pipelines.scans"),
     Stage("build_dataset", "pipelines.dataset"),
     Stage("sft", "pipelines.sft.stage"),
-    Stage("grpo", None),
+    Stage("grpo", "pipelines.grpo.stage"),
     Stage("evaluate", "pipelines.evaluate.run"),
 ]
 

@@ -1,12 +1,131 @@
-"""GRPO settings (the `grpo` section of the run config)."""
+"""GRPO settings (the `grpo` section of the run config). Defaults are the Spatial-MLLM recipe
+(reference §3): 8 rollouts per question at temperature 1.0, k3 KL to a frozen reference with
+beta 0.04, clip epsilon 0.2, lr 1e-6, reward = format + accuracy (weight 1 each). Scaling and
+ZeRO live in the shared `train` section.
+
+One GRPO step = every worker takes `prompts_per_step` prompts, samples `num_generations`
+completions for each, scores them, and makes `num_iterations` optimizer updates on them.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from pipelines.reward_actors import RewardPoolConfig
+from pipelines.rewards import RewardConfig
 
 
 class GRPOConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, use_attribute_docstrings=True)
 
     max_steps: int = Field(20, ge=-1)
-    """Optimizer steps; -1 = one full epoch."""
+    """GRPO steps (each: generate, score, num_iterations optimizer updates); -1 = one pass over the
+    train prompts."""
+    init_from: str | None = None
+    """Policy to start from (a save_pretrained directory); null = run_dir/sft/final when it exists,
+    else model.path / the preset."""
+    split: str = "train"
+    """Dataset split the prompts come from (run_dir/dataset/<split>)."""
+    prompts_per_step: int = Field(2, ge=1)
+    """Prompts per worker per GRPO step, count; each gets num_generations rollouts, so one step
+    trains on train.num_workers x prompts_per_step x num_generations completions."""
+    micro_batch_prompts: int = Field(1, ge=1)
+    """Prompts per forward/backward of the update (their rollouts go together), count; must
+    divide prompts_per_step (the quotient is the gradient accumulation)."""
+    logprob_batch_size: int = Field(8, ge=1)
+    """Rollouts per no-grad log-prob forward (old and reference passes), count: bounds memory (the
+    logits of one pass are this x completion length x vocabulary)."""
+    num_generations: int = Field(8, ge=1)
+    """Completions sampled per prompt (G, the group size), count. Paper: 8."""
+    temperature: float = Field(1.0, gt=0)
+    """Sampling temperature; log-probs are computed from logits divided by it (as TRL). Paper: 1.0."""
+    top_p: float = Field(1.0, gt=0, le=1)
+    """Nucleus sampling mass; 1.0 = off."""
+    top_k: int = Field(0, ge=0)
+    """Sample only among the k likeliest tokens; 0 = off."""
+    max_completion_length: int = Field(512, ge=1)
+    """Longest completion, tokens; a completion that reaches it without `<|im_end|>` is truncated
+    (counted in train/completions/clipped_ratio) and still trained on."""
+    num_iterations: int = Field(1, ge=1)
+    """Optimizer updates per batch of rollouts (TRL's num_iterations, mu); > 1 keeps the log-probs
+    of the generating policy as the ratio's denominator."""
+    loss_type: Literal["grpo", "bnpo", "dr_grpo", "dapo"] = "grpo"
+    """Loss reduction with TRL's meanings: grpo = mean per sequence then over sequences; bnpo = mean
+    over all active tokens of a micro-batch; dr_grpo = sum / (completions x max_completion_length);
+    dapo = sum / active tokens of the whole optimizer step."""
+    scale_rewards: Literal["group", "batch", "none"] = "group"
+    """Advantage = (r - group mean) / (std + 1e-4) with the std of the group, of the whole batch, or
+    no division (`none`, Dr. GRPO)."""
+    epsilon: float = Field(0.2, ge=0)
+    """Lower clip of the probability ratio: ratios below 1 - epsilon get no gradient. Paper: 0.2."""
+    epsilon_high: float | None = Field(None, ge=0)
+    """Upper clip: 1 + epsilon_high (DAPO's clip-higher, e.g. 0.28); null = epsilon."""
+    beta: float = Field(0.04, ge=0)
+    """Weight of the k3 KL penalty to the frozen reference policy; 0 = no KL and no reference
+    model is loaded. Paper: 0.04."""
+    lr_llm: float = Field(1e-6, ge=0)
+    """Peak learning rate of the language model (paper: 1e-6); 0 = a control run that never moves."""
+    lr_connector: float = Field(1e-6, ge=0)
+    """Peak learning rate of the spatial connector and Qwen's patch merger."""
+    weight_decay: float = Field(0.0, ge=0)
+    """AdamW decoupled weight decay (TRL's default 0); never applied to biases and norm weights."""
+    adam_betas: tuple[float, float] = (0.9, 0.999)
+    """AdamW (beta1, beta2)."""
+    adam_eps: float = Field(1e-8, gt=0)
+    """AdamW epsilon."""
+    max_grad_norm: float = Field(1.0, ge=0)
+    """Clip the global gradient L2 norm to this; 0 = no clipping."""
+    lr_schedule: Literal["cosine", "linear", "constant"] = "constant"
+    """Decay after warmup, to 0 at the last optimizer update (or constant)."""
+    warmup_ratio: float = Field(0.0, ge=0, lt=1)
+    """Linear warmup from 0 over this share of the optimizer updates, fraction."""
+    gradient_checkpointing: bool = False
+    """Recompute the LLM's activations in the update's backward (less memory, ~30% more update
+    time); generation runs in eval mode, so it keeps its KV cache."""
+    num_frames: int = Field(16, ge=1)
+    """Frames per prompt, count; a record with more gets an evenly spread subset. Paper: 16."""
+    frame_sampling: Literal["space_aware", "uniform"] = "space_aware"
+    """Which record column picks the frames: frame_indices (space-aware) or uniform_indices."""
+    think_format: bool = True
+    """Ask for `<think>...</think><answer>...</answer>` in the prompt (the format reward expects it)."""
+    shuffle: bool = True
+    """Shuffle the prompts each epoch (a pure function of seed and epoch); false = file order."""
+    reward: RewardConfig = Field(default_factory=RewardConfig)
+    """Reward weights and Video-R1's optional length bonus."""
+    reward_pool: RewardPoolConfig = Field(default_factory=RewardPoolConfig)
+    """Reward actors owned by each training worker: count, CPUs, batch size, timeouts."""
+    log_every: int = Field(1, ge=1)
+    """Write metrics every this many steps, steps."""
+    sample_every: int = Field(10, ge=0)
+    """Log a table of sample completions (prompt, completion, rewards) to W&B and samples.jsonl
+    every this many steps, steps; 0 = never."""
+    num_samples: int = Field(4, ge=1)
+    """Completions per sample table, count (rank 0's first rollouts)."""
+    save_steps: int = Field(10, ge=0)
+    """Checkpoint every this many GRPO steps, steps; 0 = only when stopping early."""
+    stop_at_step: int = Field(-1, ge=-1)
+    """Checkpoint and stop after this many steps without changing the schedule (a time-boxed job;
+    re-running resumes), steps; -1 = run to the end."""
+    fail_at_step: int = Field(-1, ge=-1)
+    """Testing aid: rank 0 raises once right after this step's checkpoint, so Ray Train restarts the
+    workers from it (needs train.max_failures >= 1), steps; -1 = off."""
+
+    @property
+    def upper_epsilon(self) -> float:
+        return self.epsilon if self.epsilon_high is None else self.epsilon_high
+
+    @property
+    def accumulation(self) -> int:
+        """Micro-batches per optimizer update on one worker."""
+        return self.prompts_per_step // self.micro_batch_prompts
+
+    @model_validator(mode="after")
+    def _micro_batches_divide(self) -> GRPOConfig:
+        if self.prompts_per_step % self.micro_batch_prompts:
+            raise ValueError(
+                f"grpo.micro_batch_prompts={self.micro_batch_prompts} must divide "
+                f"grpo.prompts_per_step={self.prompts_per_step}"
+            )
+        return self

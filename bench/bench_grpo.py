@@ -1,0 +1,348 @@
+"""GRPO benchmarks. Every figure is a ratio against a baseline measured in this run.
+
+    python bench/bench_grpo.py [--steps 4] [--frames 8] [--prompts 2] [--generations 8] [--tokens 32]
+                               [--trl-path DIR] [--skip-trl]
+
+1. reward time as a share of GRPO step time (target <= 5%): the loop's own step
+   (`pipelines.grpo.train.grpo_step`: generate, score on a Ray reward actor pool, reference
+   log-probs, update) on the tiny preset, where the model is cheapest and the share largest;
+2. the rollout phase (generation + reference log-probs, and + old log-probs as with
+   num_iterations > 1) with each prompt's video features computed once and reused, vs recomputed
+   for every rollout and every pass (target >= 2x), on the `small` preset;
+3. our step time / TRL GRPOTrainer's (target <= 1.0) on the plain Qwen2.5-VL `small` preset (no
+   spatial encoder), at equal model, prompts, G, completion length (eos suppressed, so every
+   completion has exactly --tokens tokens), beta and optimizer. TRL takes images, not video, so
+   each prompt holds one image (ours: the same image as a 2-frame video, the same 64 visual
+   tokens). TRL is not a project dependency: install it apart, e.g.
+   `pip install --target /tmp/trl_site --no-deps trl==1.16.0 accelerate`, and pass
+   `--trl-path /tmp/trl_site`.
+
+All on CPU, fp32, 2 torch threads; per-step figures are the median over --steps steps after one
+warm-up step. Timings on a shared machine are noisy: read ratios, not seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+if "--trl-path" in sys.argv:  # before transformers is imported: it checks for accelerate once, at import
+    sys.path.insert(0, sys.argv[sys.argv.index("--trl-path") + 1])
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("WANDB_MODE", "offline")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import modeling  # noqa: E402
+from pipelines import rewards  # noqa: E402
+from pipelines.config import RunConfig  # noqa: E402
+from pipelines.grpo.logprobs import rollout_logprobs  # noqa: E402
+from pipelines.grpo.rollout import PromptBatch, Rollouts, Sampling, completion_mask, generate  # noqa: E402
+from pipelines.grpo.step import TorchEngine, reference_logprobs  # noqa: E402
+from pipelines.grpo.train import Job, PhaseTimer, grpo_step  # noqa: E402
+from pipelines.metrics_log import NullLogger  # noqa: E402
+
+QUESTION = "How many chairs are in this room?"
+SIDE = {"tiny": 112, "small": 224}
+
+
+def frames(seed: int, count: int, side: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 256, (side, side, 3), dtype=np.uint8) for _ in range(count)]
+
+
+def records(n: int) -> list[dict]:
+    return [{"id": f"p{i}", "question": f"{QUESTION} ({i})", "problem_type": "numerical", "ground_truth": "3",
+             "question_type": "object_counting", "options": []} for i in range(n)]  # fmt: skip
+
+
+def prompt_batch(processor, n: int, num_frames: int, side: int) -> PromptBatch:
+    from pipelines import prompting
+
+    recs = records(n)
+    texts = [prompting.prompt_text(processor, r, think=True) for r in recs]
+    inputs = processor(text=texts, videos=[frames(i, num_frames, side) for i in range(n)], padding_side="left")
+    return PromptBatch(dict(inputs), recs)
+
+
+def run_config(args, **grpo) -> RunConfig:
+    return RunConfig.model_validate({"grpo": {
+        "num_generations": args.generations, "max_completion_length": args.tokens, "prompts_per_step": args.prompts,
+        "micro_batch_prompts": args.prompts, "beta": 0.04, "lr_llm": 1e-6, "lr_connector": 1e-6,
+        "reward_pool": {"num_actors": 1, "num_cpus": 0.5}, **grpo,
+    }})  # fmt: skip
+
+
+def fixed_length_sampling(cfg: RunConfig, tokenizer) -> Sampling:
+    """The loop's sampling with eos suppressed: every completion is exactly max_completion_length."""
+    from pipelines.grpo.rollout import sampling_from_config
+
+    s = sampling_from_config(cfg.grpo, tokenizer)
+    return Sampling(**{**s.__dict__, "suppress_token_ids": (*s.suppress_token_ids, s.eos_token_id, s.pad_token_id)})
+
+
+def make_job(cfg: RunConfig, model, processor, pool, reference) -> Job:
+    groups = modeling.trainable_parameter_groups(model, lr_llm=cfg.grpo.lr_llm, lr_connector=cfg.grpo.lr_connector)
+    engine = TorchEngine(model, torch.optim.AdamW(groups), max_grad_norm=cfg.grpo.max_grad_norm)
+    return Job(cfg=cfg, plan=None, engine=engine, reference=reference, processor=processor,
+               sampling=fixed_length_sampling(cfg, processor.tokenizer), pool=pool, records=None,
+               group_names=[g["name"] for g in groups], logger=NullLogger(), rank=0, world=1, step=0,
+               first_step=0, stop_step=0, trainer_state={})  # fmt: skip
+
+
+def our_steps(job: Job, batch: PromptBatch, steps: int) -> list[dict[str, float]]:
+    """Phase seconds of steps + 1 loop steps (the first is a warm-up and dropped)."""
+    out = []
+    for _ in range(steps + 1):
+        timer = PhaseTimer()
+        grpo_step(job, batch, timer)
+        out.append({**timer.seconds, "step": timer.total()})
+    return out[1:]
+
+
+def median(rows: list[dict[str, float]], key: str) -> float:
+    return statistics.median(r.get(key, 0.0) for r in rows)
+
+
+# --- 1. reward share ---
+
+
+def bench_reward_share(args, pool) -> None:
+    cfg = run_config(args)
+    model, processor = modeling.load("tiny", seed=0)
+    model.train()
+    reference = copy.deepcopy(model).eval().requires_grad_(False)
+    job = make_job(cfg, model, processor, pool, reference)
+    rows = our_steps(job, prompt_batch(processor, args.prompts, 4, SIDE["tiny"]), args.steps)
+    step, reward = median(rows, "step"), median(rows, "reward")
+    phases = ", ".join(f"{k} {median(rows, k):.3f}s" for k in ("generate", "reward", "logprobs", "update"))
+    print(f"1. reward share of step time (tiny, {args.prompts} prompts x {args.generations}, {args.tokens} tokens): "
+          f"{reward / step:.1%} (reward {reward * 1000:.1f} ms of {step:.2f} s; {phases}); target <= 5%")  # fmt: skip
+
+
+# --- 2. rollout phase: reuse vs recompute ---
+
+
+def recompute_rollouts(model, batch: PromptBatch, sampling: Sampling) -> tuple[torch.Tensor, torch.Tensor]:
+    """The baseline: every rollout is its own prompt with its own copy of the pixels, so the
+    encoders run for each of the B*G rollouts at generation (and again in each log-prob pass)."""
+    G, x = sampling.num_generations, batch.inputs
+    rows = x["video_grid_thw"].prod(-1).tolist()
+    expanded = {k: x[k].repeat_interleave(G, 0) for k in ("input_ids", "attention_mask", "mm_token_type_ids")}
+    for k in ("pixel_values_videos", "spatial_pixel_values"):
+        expanded[k] = torch.cat([chunk for chunk in torch.split(x[k], rows) for _ in range(G)])  # [B*G*rows, 1176]
+    expanded["video_grid_thw"] = x["video_grid_thw"].repeat_interleave(G, 0)  # [B*G, 3]
+    out = model.generate(**expanded, do_sample=True, temperature=sampling.temperature, top_k=0,
+                         max_new_tokens=sampling.max_new_tokens, eos_token_id=sampling.eos_token_id,
+                         pad_token_id=sampling.pad_token_id, suppress_tokens=list(sampling.suppress_token_ids))  # fmt: skip
+    return out[:, x["input_ids"].shape[1] :], expanded  # [B*G, T]
+
+
+@torch.no_grad()
+def recompute_logprobs(model, expanded: dict, completion_ids: torch.Tensor, sampling: Sampling) -> torch.Tensor:
+    T = completion_ids.shape[1]
+    logits = model(
+        input_ids=torch.cat([expanded["input_ids"], completion_ids], 1),
+        attention_mask=torch.cat([expanded["attention_mask"], completion_mask(completion_ids, sampling.eos_token_id)], 1),
+        pixel_values_videos=expanded["pixel_values_videos"], spatial_pixel_values=expanded["spatial_pixel_values"],
+        video_grid_thw=expanded["video_grid_thw"], logits_to_keep=T + 1, use_cache=False,
+    ).logits[:, :-1]  # fmt: skip
+    return torch.log_softmax(logits.float() / sampling.temperature, -1).gather(-1, completion_ids.unsqueeze(-1))
+
+
+def bench_reuse(args) -> None:
+    cfg = run_config(args)
+    model, processor = modeling.load("small", seed=0)
+    reference = copy.deepcopy(model).eval().requires_grad_(False)
+    sampling = fixed_length_sampling(cfg, processor.tokenizer)
+    batch = prompt_batch(processor, args.prompts, args.frames, SIDE["small"])
+    times: dict[str, list[float]] = {"reuse_gen": [], "reuse_ref": [], "reuse_old": [], "recompute_gen": [],
+                                     "recompute_pass": []}  # fmt: skip
+    for i in range(args.reuse_repeats):
+        torch.manual_seed(i)
+        t0 = time.perf_counter()
+        rollouts: Rollouts = generate(model, batch, sampling)
+        t1 = time.perf_counter()
+        reference_logprobs(reference, batch, rollouts, cfg.grpo, sampling.suppress_token_ids)  # encodes B videos
+        t2 = time.perf_counter()
+        rollout_logprobs(model, rollouts, temperature=1.0, batch_size=cfg.grpo.logprob_batch_size,
+                         suppress_token_ids=sampling.suppress_token_ids)  # old pass: no encoder at all
+        t3 = time.perf_counter()
+        with torch.no_grad():
+            completion_ids, expanded = recompute_rollouts(model, batch, sampling)
+        t4 = time.perf_counter()
+        recompute_logprobs(reference, expanded, completion_ids, sampling)
+        t5 = time.perf_counter()
+        times["reuse_gen"].append(t1 - t0)
+        times["reuse_ref"].append(t2 - t1)
+        times["reuse_old"].append(t3 - t2)
+        times["recompute_gen"].append(t4 - t3)
+        times["recompute_pass"].append(t5 - t4)
+    m = {k: min(v) for k, v in times.items()}  # best of: the stable statistic on a shared box
+    shape = f"small, {args.prompts} prompts x {args.generations} rollouts, {args.frames} frames 224x224, {args.tokens} tokens"
+    for label, old in (("generation + reference pass (defaults)", 0), ("+ old-log-prob pass (num_iterations > 1)", 1)):
+        reuse = m["reuse_gen"] + m["reuse_ref"] + old * m["reuse_old"]
+        recompute = m["recompute_gen"] + (1 + old) * m["recompute_pass"]
+        print(f"2. rollout phase, {label} ({shape}): recompute {recompute:.1f} s / reuse {reuse:.1f} s = "
+              f"{recompute / reuse:.2f}x; target >= 2x")  # fmt: skip
+    print(f"   generation alone {m['recompute_gen'] / m['reuse_gen']:.2f}x, reference pass "
+          f"{m['recompute_pass'] / m['reuse_ref']:.2f}x, old pass {m['recompute_pass'] / m['reuse_old']:.2f}x "
+          f"(best of {args.reuse_repeats})")
+
+
+# --- 3. vs TRL ---
+
+
+def image_processor_for_trl(tokenizer):
+    """A transformers Qwen2.5-VL processor for images only (its video processor needs torchvision)."""
+    from transformers.models.qwen2_5_vl.processing_qwen2_5_vl import Qwen2_5_VLProcessor
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+    from modeling.tokenizer import CHAT_TEMPLATE
+
+    class ImageOnlyProcessor(Qwen2_5_VLProcessor):
+        def __init__(self, image_processor, tokenizer, chat_template):  # skips the video processor
+            self.image_processor, self.tokenizer, self.chat_template = image_processor, tokenizer, chat_template
+            self.video_processor = None
+            self.image_token, self.video_token = "<|image_pad|>", "<|video_pad|>"
+            self.image_token_id = tokenizer.convert_tokens_to_ids(self.image_token)
+            self.video_token_id = tokenizer.convert_tokens_to_ids(self.video_token)
+
+    image = Qwen2VLImageProcessorPil(min_pixels=56 * 56, max_pixels=224 * 224)
+    return ImageOnlyProcessor(image, tokenizer, CHAT_TEMPLATE)
+
+
+def plain_qwen_small(folder: Path) -> Path:
+    """transformers' own Qwen2_5_VLForConditionalGeneration with the weights of our plain `small`
+    preset, saved where TRL can load it (and its reference copy) by path."""
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
+    ours, _ = modeling.load("small", seed=0, spatial_encoder="none")
+    fields = ours.config.to_dict()
+    for key in ("spatial_encoder", "spatial_config", "preset", "model_type", "architectures", "_name_or_path"):
+        fields.pop(key, None)
+    model = Qwen2_5_VLForConditionalGeneration(Qwen2_5_VLConfig(**fields))
+    model.load_state_dict(ours.state_dict(), strict=True)
+    model.save_pretrained(folder)
+    return folder
+
+
+def trl_step_times(args, cfg: RunConfig, images: list, recs: list[dict]) -> tuple[list[float], list[float]]:
+    from datasets import Dataset
+    from transformers import TrainerCallback
+    from trl import GRPOConfig, GRPOTrainer
+
+    from pipelines import prompting
+
+    model_dir = plain_qwen_small(Path(args.tmp) / "qwen_small")
+    _, processor = modeling.load("small", seed=0, spatial_encoder="none")
+    trl_processor = image_processor_for_trl(processor.tokenizer)
+    rows = [{"prompt": [{"role": "system", "content": [{"type": "text", "text": prompting.SYSTEM_PROMPT}]},
+                        {"role": "user", "content": [{"type": "image"},
+                                                     {"type": "text", "text": prompting.user_text(r, think=True)}]}],
+             "image": img, "ground_truth": r["ground_truth"]}
+            for r, img in zip(recs, images, strict=True)]  # fmt: skip
+
+    def reward(completions, ground_truth, **_):
+        return [rewards.score(c[0]["content"], "numerical", gt)["total"] for c, gt in zip(completions, ground_truth, strict=True)]
+
+    tok = processor.tokenizer
+    suppress = [tok.convert_tokens_to_ids(t) for t in ("<|im_end|>", "<|endoftext|>", "<|video_pad|>", "<|image_pad|>")]
+    config = GRPOConfig(
+        output_dir=str(Path(args.tmp) / "trl"), per_device_train_batch_size=args.prompts * args.generations,
+        num_generations=args.generations, steps_per_generation=1, max_completion_length=args.tokens,
+        temperature=1.0, top_k=0, beta=cfg.grpo.beta, learning_rate=cfg.grpo.lr_llm, loss_type="grpo",
+        max_steps=args.steps + 1, logging_steps=1, report_to=[], use_cpu=True, bf16=False, save_strategy="no",
+        generation_kwargs={"suppress_tokens": suppress}, dataloader_num_workers=0, seed=0,
+        weight_decay=cfg.grpo.weight_decay, max_grad_norm=cfg.grpo.max_grad_norm, lr_scheduler_type="constant",
+    )  # fmt: skip
+    times: list[float] = []
+
+    class StepTimer(TrainerCallback):
+        def on_step_begin(self, *a, **k):
+            self.start = time.perf_counter()
+
+        def on_step_end(self, *a, **k):
+            times.append(time.perf_counter() - self.start)
+
+    trainer = GRPOTrainer(model=str(model_dir), reward_funcs=reward, args=config, processing_class=trl_processor,
+                          train_dataset=Dataset.from_list(rows * (args.steps + 2)), callbacks=[StepTimer()])  # fmt: skip
+    trainer.train()
+    lengths = [r["completions/mean_length"] for r in trainer.state.log_history if "completions/mean_length" in r]
+    return times[1:], lengths
+
+
+def bench_trl(args, pool) -> None:
+    try:
+        import trl  # noqa: F401
+    except ImportError as e:
+        print(f"3. vs TRL: not run: trl does not import ({e}); install it apart and pass --trl-path (see --help)")
+        return
+    cfg = run_config(args)
+    recs = records(args.prompts)
+    images = [frames(i, 1, SIDE["small"])[0] for i in range(args.prompts)]
+    try:
+        trl_times, trl_lengths = trl_step_times(args, cfg, [_pil(i) for i in images], recs)
+    except ImportError as e:  # report what stopped it, as the issue asks
+        print(f"3. vs TRL: TRL's GRPOTrainer failed on the plain small preset: {type(e).__name__}: {e}")
+        return
+    model, processor = modeling.load("small", seed=0, spatial_encoder="none")
+    model.train()
+    reference = copy.deepcopy(model).eval().requires_grad_(False)
+    job = make_job(cfg, model, processor, pool, reference)
+    from pipelines import prompting
+
+    texts = [prompting.prompt_text(processor, r, think=True) for r in recs]
+    inputs = processor(text=texts, videos=[[img, img] for img in images], padding_side="left")
+    rows = our_steps(job, PromptBatch(dict(inputs), recs), args.steps)
+    ours, theirs = median(rows, "step"), statistics.median(trl_times)
+    print(f"3. step time, ours / TRL GRPOTrainer (plain Qwen2.5-VL small, {args.prompts} prompts x "
+          f"{args.generations}, 1 image, {args.tokens} tokens, beta {cfg.grpo.beta}): {ours:.2f} s / {theirs:.2f} s "
+          f"= {ours / theirs:.2f}; target <= 1.0 (TRL's mean completion lengths {trl_lengths})")  # fmt: skip
+
+
+def _pil(array: np.ndarray):
+    from PIL import Image
+
+    return Image.fromarray(array)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=4, help="timed steps after one warm-up step")
+    parser.add_argument("--prompts", type=int, default=2, help="prompts per step")
+    parser.add_argument("--generations", type=int, default=8, help="G, rollouts per prompt")
+    parser.add_argument("--tokens", type=int, default=32, help="completion length (eos suppressed)")
+    parser.add_argument("--frames", type=int, default=8, help="frames per video in benchmark 2")
+    parser.add_argument("--reuse-repeats", type=int, default=2, help="repeats of benchmark 2 (best of)")
+    parser.add_argument("--trl-path", default=None, help="a folder holding trl and accelerate (pip --target)")
+    parser.add_argument("--skip-trl", action="store_true")
+    parser.add_argument("--only", type=int, choices=(1, 2, 3), default=None, help="run one benchmark")
+    parser.add_argument("--tmp", default="/tmp/bench_grpo")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    import ray
+
+    from pipelines.reward_actors import RewardPool, RewardPoolConfig
+
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    with RewardPool(RewardPoolConfig(num_actors=1, num_cpus=0.5)) as pool:
+        pool.wait_ready()
+        if args.only in (None, 1):
+            bench_reward_share(args, pool)
+        if args.only in (None, 2):
+            bench_reuse(args)
+        if args.only in (None, 3) and not args.skip_trl:
+            bench_trl(args, pool)
+    ray.shutdown()
+
+
+if __name__ == "__main__":
+    main()

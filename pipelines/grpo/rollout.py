@@ -1,0 +1,206 @@
+"""Rollouts: G sampled completions per prompt, with each prompt's video encoded once.
+
+    batch = collate_prompts(encoded, pad_token_id)           # B prompts, left-padded
+    rollouts = generate(model, batch, sampling)               # B*G completions, group by group
+
+Both encoders (Qwen's vision tower + merger and the spatial encoder + connector) run once per
+prompt under `torch.no_grad()`; the fused `video_embeds` fill the `<|video_pad|>` positions of all
+G rollouts in `generate` and are kept on the Rollouts for the no-grad log-prob passes (old policy),
+so no rollout or log-prob pass encodes a video again. The update pass re-encodes once per prompt
+with grad, so the connector and merger learn (see step.py).
+
+Media placeholder tokens (`<|video_pad|>`, `<|image_pad|>`) are never sampled: a completion that
+contained one would be taken for a placeholder by the next forward. `logprobs.py` masks the same
+tokens, so log-probs are those of the distribution actually sampled from (top_p / top_k
+truncation aside, as in TRL: leave them off for exact importance ratios).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from transformers import GenerationConfig
+
+from modeling.model import video_token_counts
+
+TEXT_KEYS = ("input_ids", "attention_mask", "mm_token_type_ids")
+PIXEL_KEYS = ("pixel_values_videos", "spatial_pixel_values")
+MEDIA_TOKENS = ("<|video_pad|>", "<|image_pad|>")
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How completions are sampled (from GRPOConfig, plus the tokenizer's ids)."""
+
+    num_generations: int
+    max_new_tokens: int
+    temperature: float
+    eos_token_id: int
+    pad_token_id: int
+    suppress_token_ids: tuple[int, ...] = ()
+    top_p: float = 1.0
+    top_k: int = 0
+
+
+def sampling_from_config(grpo, tokenizer) -> Sampling:
+    """Sampling settings of `grpo` (a GRPOConfig); eos = `<|im_end|>`, media tokens suppressed."""
+    return Sampling(
+        num_generations=grpo.num_generations,
+        max_new_tokens=grpo.max_completion_length,
+        temperature=grpo.temperature,
+        eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"),
+        pad_token_id=tokenizer.pad_token_id,
+        suppress_token_ids=tuple(tokenizer.convert_tokens_to_ids(t) for t in MEDIA_TOKENS),
+        top_p=grpo.top_p,
+        top_k=grpo.top_k,
+    )
+
+
+@dataclass
+class PromptBatch:
+    """B prompts as one processor batch: `input_ids`, `attention_mask`, `mm_token_type_ids` `[B, P]`
+    (left-padded), `pixel_values_videos`, `spatial_pixel_values` `[sum t*h*w, 1176]`,
+    `video_grid_thw` `[B, 3]` (one video per prompt); `records` are the B QA records."""
+
+    inputs: dict[str, torch.Tensor]
+    records: list[dict]
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def to(self, device) -> PromptBatch:
+        return PromptBatch({k: v.to(device) for k, v in self.inputs.items()}, self.records)
+
+    def select(self, start: int, stop: int) -> PromptBatch:
+        """Prompts [start, stop) (their pixel rows included)."""
+        rows = self.inputs["video_grid_thw"].prod(-1).tolist()
+        lo, hi = sum(rows[:start]), sum(rows[:stop])
+        inputs = {k: self.inputs[k][start:stop] for k in (*TEXT_KEYS, "video_grid_thw")}
+        inputs.update({k: self.inputs[k][lo:hi] for k in PIXEL_KEYS})
+        return PromptBatch(inputs, self.records[start:stop])
+
+
+def collate_prompts(encoded: list[dict[str, np.ndarray]], records: list[dict], pad_token_id: int) -> PromptBatch:
+    """Left-pad single-prompt encodings (`input_ids`, `mm_token_type_ids` `[P_i]`, pixels, grid
+    `[1, 3]`) into one batch, the layout generation needs."""
+    width = max(len(e["input_ids"]) for e in encoded)
+    ids = np.full((len(encoded), width), pad_token_id, dtype=np.int64)  # [B, P]
+    mask = np.zeros((len(encoded), width), dtype=np.int64)  # [B, P]
+    types = np.zeros((len(encoded), width), dtype=np.int64)  # [B, P]
+    for row, e in enumerate(encoded):
+        n = len(e["input_ids"])
+        ids[row, width - n :] = e["input_ids"]
+        mask[row, width - n :] = 1
+        types[row, width - n :] = e["mm_token_type_ids"]
+    inputs = {
+        "input_ids": torch.from_numpy(ids),
+        "attention_mask": torch.from_numpy(mask),
+        "mm_token_type_ids": torch.from_numpy(types),
+        **{k: torch.from_numpy(np.concatenate([e[k] for e in encoded])) for k in PIXEL_KEYS},
+        "video_grid_thw": torch.from_numpy(np.concatenate([e["video_grid_thw"] for e in encoded])),  # [B, 3]
+    }
+    return PromptBatch(inputs, list(records))
+
+
+@dataclass
+class Rollouts:
+    """B*G completions ordered group by group (rollout i belongs to prompt i // G).
+
+    prompt_ids, prompt_mask: `[N, P]` (left-padded), completion_ids, completion_mask: `[N, T]`
+    (mask 1 up to and including the first eos), video_embeds: `[B video tokens, hidden]` encoded
+    once per prompt (no grad), video_grid_thw: `[B, 3]`.
+    """
+
+    prompt_ids: torch.Tensor
+    prompt_mask: torch.Tensor
+    completion_ids: torch.Tensor
+    completion_mask: torch.Tensor
+    video_embeds: torch.Tensor
+    video_grid_thw: torch.Tensor
+    group_size: int
+
+    @property
+    def num_rollouts(self) -> int:
+        return self.completion_ids.shape[0]
+
+    @property
+    def lengths(self) -> torch.Tensor:
+        """Completion tokens counted by the loss (eos included), `[N]`."""
+        return self.completion_mask.sum(dim=1)
+
+    def truncated(self, eos_token_id: int) -> torch.Tensor:
+        """Completions that ended without eos (hit max_new_tokens), `[N]` bool."""
+        return ~(self.completion_ids == eos_token_id).any(dim=1)
+
+    def rollout_video_embeds(self, start: int, stop: int, spatial_merge: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+        """Video rows and grids of rollouts [start, stop): each rollout reuses its prompt's rows."""
+        return expand_rows(self.video_embeds, self.video_grid_thw, self.group_size, start, stop, spatial_merge)
+
+
+def expand_rows(
+    video_embeds: torch.Tensor, video_grid_thw: torch.Tensor, group_size: int, start: int, stop: int,
+    spatial_merge: int = 2,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(`[sum of video tokens, hidden]`, `[stop - start, 3]`) for rollouts [start, stop) of a batch
+    whose prompt p owns rollouts [p*G, (p+1)*G); gradients flow back to `video_embeds`."""
+    per_prompt = torch.split(video_embeds, video_token_counts(video_grid_thw, spatial_merge))
+    prompts = [r // group_size for r in range(start, stop)]
+    embeds = torch.cat([per_prompt[p] for p in prompts], dim=0)  # [sum tokens of the rows, H]
+    return embeds, video_grid_thw[prompts]  # [stop - start, 3]
+
+
+def completion_mask(completion_ids: torch.Tensor, eos_token_id: int) -> torch.Tensor:
+    """1 up to and including the first eos of each row, 0 after; all 1 where there is none. `[N, T]`."""
+    is_eos = completion_ids == eos_token_id  # [N, T]
+    T = completion_ids.shape[1]
+    first = torch.where(is_eos.any(dim=1), is_eos.int().argmax(dim=1), T)  # [N]
+    return (torch.arange(T, device=completion_ids.device)[None, :] <= first[:, None]).long()  # [N, T]
+
+
+@torch.no_grad()
+def encode_prompts(model, batch: PromptBatch) -> torch.Tensor:
+    """Both encoders once per prompt, without grad: `[B video tokens, hidden]`."""
+    x = batch.inputs
+    return model.encode_videos(x["pixel_values_videos"], x["video_grid_thw"], x["spatial_pixel_values"])
+
+
+@torch.no_grad()
+def generate(model, batch: PromptBatch, sampling: Sampling, video_embeds: torch.Tensor | None = None) -> Rollouts:
+    """Sample G completions per prompt from `model`, the video encoded once per prompt.
+
+    `video_embeds` may be passed when the caller already encoded the batch.
+    """
+    if video_embeds is None:
+        video_embeds = encode_prompts(model, batch)  # [B tokens, H]
+    x = batch.inputs
+    gen_config = GenerationConfig(
+        do_sample=True,
+        temperature=sampling.temperature,
+        top_p=sampling.top_p,
+        top_k=sampling.top_k,  # 0 = off; None would mean transformers' global default 50
+        max_new_tokens=sampling.max_new_tokens,
+        num_return_sequences=sampling.num_generations,
+        eos_token_id=sampling.eos_token_id,
+        pad_token_id=sampling.pad_token_id,
+        suppress_tokens=list(sampling.suppress_token_ids) or None,
+    )
+    sequences = model.generate(
+        **{k: x[k] for k in TEXT_KEYS},
+        video_grid_thw=x["video_grid_thw"],
+        video_embeds=video_embeds,
+        generation_config=gen_config,
+    )  # [B*G, P + T], rows repeat_interleave'd per prompt
+    G = sampling.num_generations
+    P = x["input_ids"].shape[1]
+    completion_ids = sequences[:, P:]  # [B*G, T]
+    return Rollouts(
+        prompt_ids=x["input_ids"].repeat_interleave(G, dim=0),  # [B*G, P]
+        prompt_mask=x["attention_mask"].repeat_interleave(G, dim=0),  # [B*G, P]
+        completion_ids=completion_ids,
+        completion_mask=completion_mask(completion_ids, sampling.eos_token_id),
+        video_embeds=video_embeds,
+        video_grid_thw=x["video_grid_thw"],
+        group_size=G,
+    )

@@ -1,0 +1,114 @@
+"""Scoring rollouts with the reward actor pool, and the reward metrics of a step.
+
+    scores = score(pool, tokenizer, batch.records, rollouts, reward_cfg, eos_token_id)
+    advantages = rl_math.group_advantages(scores.total, G, scale)          # [N]
+    metrics = reward_metrics(gather(scores.columns()), G)                   # reward/*, train/completions/*
+
+The pool (`pipelines.reward_actors.RewardPool`) batches, times out and retries; the scoring itself
+is `pipelines.rewards` (pure). Video-R1's length bonus needs the whole group, so it is added here.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from pipelines import rewards
+from pipelines.grpo.rollout import Rollouts
+
+
+@dataclass
+class Scores:
+    """Per rollout (`[N]`, group by group): rewards, texts and what the metrics need."""
+
+    total: torch.Tensor
+    format: list[float]
+    accuracy: list[float]
+    texts: list[str]
+    question_types: list[str]
+    lengths: list[int]
+    truncated: list[bool]
+    errors: int
+
+    def columns(self) -> dict[str, list]:
+        """Plain lists, cheap to gather across ranks."""
+        return {
+            "total": self.total.tolist(), "format": self.format, "accuracy": self.accuracy,
+            "question_type": self.question_types, "length": self.lengths, "truncated": self.truncated,
+            "errors": [self.errors],
+        }  # fmt: skip
+
+
+def completion_texts(tokenizer, rollouts: Rollouts) -> list[str]:
+    """Each completion up to its eos, special tokens dropped."""
+    ids = [row[: int(n)].tolist() for row, n in zip(rollouts.completion_ids, rollouts.lengths, strict=True)]
+    return tokenizer.batch_decode(ids, skip_special_tokens=True)
+
+
+def score(
+    pool, tokenizer, records: list[dict], rollouts: Rollouts, reward_cfg: rewards.RewardConfig, eos_token_id: int
+) -> Scores:
+    """Rewards of every rollout (rollout i answers records[i // G]) from `pool.score`."""
+    G = rollouts.group_size
+    texts = completion_texts(tokenizer, rollouts)
+    items = [
+        {"id": f"{records[i // G]['id']}/{i % G}", "completion": text,
+         "problem_type": records[i // G]["problem_type"], "ground_truth": records[i // G]["ground_truth"]}
+        for i, text in enumerate(texts)
+    ]  # fmt: skip
+    rows = pool.score(items)
+    lengths = rollouts.lengths.tolist()
+    accuracy = [r["accuracy"] for r in rows]
+    bonus = rewards.length_bonus(accuracy, lengths, G, reward_cfg)
+    return Scores(
+        total=torch.tensor([r["total"] + b for r, b in zip(rows, bonus, strict=True)], dtype=torch.float32),
+        format=[r["format"] for r in rows],
+        accuracy=accuracy,
+        texts=texts,
+        question_types=[records[i // G]["question_type"] for i in range(len(texts))],
+        lengths=lengths,
+        truncated=rollouts.truncated(eos_token_id).tolist(),
+        errors=sum(r["error"] is not None for r in rows),
+    )
+
+
+def merge_columns(parts: list[dict[str, list]]) -> dict[str, list]:
+    """Concatenate the `Scores.columns()` of every rank (each rank's rollouts are whole groups)."""
+    out: dict[str, list] = defaultdict(list)
+    for part in parts:
+        for k, v in part.items():
+            out[k].extend(v)
+    return dict(out)
+
+
+def reward_metrics(columns: dict[str, list], group_size: int) -> dict[str, float]:
+    """TRL's reward logs under our namespaces, from the columns of all ranks:
+    reward/total (mean), reward/total_std (mean of the groups' std), reward/format,
+    reward/accuracy, reward/accuracy/<question_type>, reward/frac_zero_std (groups whose rewards
+    are all equal: no learning signal), reward/errors (items scored 0 by the pool), and
+    train/completions/{mean,min,max}_length, train/completions/clipped_ratio (no eos)."""
+    total = np.asarray(columns["total"], dtype=np.float64)  # [N]
+    groups = total.reshape(-1, group_size)  # [N/G, G]
+    std = groups.std(axis=1, ddof=1) if group_size > 1 else np.zeros(len(groups))
+    lengths = np.asarray(columns["length"])
+    out = {
+        "reward/total": float(total.mean()),
+        "reward/total_std": float(std.mean()),
+        "reward/format": float(np.mean(columns["format"])),
+        "reward/accuracy": float(np.mean(columns["accuracy"])),
+        "reward/frac_zero_std": float(np.mean(np.isclose(std, 0.0))),
+        "reward/errors": float(sum(columns["errors"])),
+        "train/completions/mean_length": float(lengths.mean()),
+        "train/completions/min_length": float(lengths.min()),
+        "train/completions/max_length": float(lengths.max()),
+        "train/completions/clipped_ratio": float(np.mean(columns["truncated"])),
+    }
+    by_type: dict[str, list[float]] = defaultdict(list)
+    for qt, acc in zip(columns["question_type"], columns["accuracy"], strict=True):
+        by_type[qt].append(acc)
+    for qt in sorted(by_type):
+        out[f"reward/accuracy/{qt}"] = float(np.mean(by_type[qt]))
+    return out

@@ -1,0 +1,182 @@
+"""One GRPO update on scored rollouts: old and reference log-probs, then `num_iterations`
+optimizer updates with the clipped objective of `rl_math.policy_loss`.
+
+    old_logp = old_logprobs(model, rollouts, grpo, suppress)               # None when mu = 1
+    ref_logp = reference_logprobs(ref_model, batch, rollouts, grpo, suppress) # None when beta = 0
+    metrics = policy_step(engine, batch, rollouts, advantages, old_logp, ref_logp, grpo, suppress)
+
+Feature reuse: old log-probs reuse the rollouts' `video_embeds` (same weights as at generation);
+the reference encodes each prompt once with its own (frozen) encoders; the update re-encodes each
+micro-batch's prompts once per iteration **with grad**, so the connector and Qwen's patch merger
+get gradients (the frozen vision blocks and spatial encoder build no graph). Videos are never
+encoded per rollout.
+
+`engine` is a DeepSpeed engine, or `TorchEngine` (the same methods over a torch optimizer) in
+tests and benchmarks. Loss scaling is done here, not by the engine: grpo / bnpo / dr_grpo losses
+are per micro-batch and divided by the accumulation (as TRL); dapo's normaliser is the active
+token count of the whole optimizer step over all ranks, so it is not divided again.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import torch
+
+from pipelines import rl_math
+from pipelines.grpo.logprobs import forward_logprobs, rollout_logprobs
+from pipelines.grpo.rollout import PromptBatch, Rollouts, encode_prompts, expand_rows
+
+
+class TorchEngine:
+    """The part of DeepSpeed's engine the GRPO loop uses, over a plain torch optimizer: `backward`,
+    `step` (optimizer + scheduler at the accumulation boundary, then zero_grad), `get_lr`,
+    `get_global_grad_norm`, `zero_optimization_partition_weights`, `module`."""
+
+    def __init__(self, module, optimizer, *, accumulation: int = 1, max_grad_norm: float = 0.0, scheduler=None):
+        self.module, self.optimizer, self.scheduler = module, optimizer, scheduler
+        self.accumulation, self.max_grad_norm = accumulation, max_grad_norm
+        self.micro_steps = 0
+        self.grad_norm: float | None = None
+
+    def backward(self, loss: torch.Tensor, scale_wrt_gas: bool = True) -> None:
+        (loss / self.accumulation if scale_wrt_gas else loss).backward()
+
+    def step(self) -> None:
+        self.micro_steps += 1
+        if self.micro_steps % self.accumulation:
+            return
+        params = [p for g in self.optimizer.param_groups for p in g["params"] if p.grad is not None]
+        norm = torch.nn.utils.clip_grad_norm_(params, self.max_grad_norm or float("inf"))
+        self.grad_norm = float(norm)
+        self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.module.parameters()).device
+
+    def get_lr(self) -> list[float]:
+        return [g["lr"] for g in self.optimizer.param_groups]
+
+    def get_global_grad_norm(self) -> float | None:
+        return self.grad_norm
+
+    def zero_optimization_partition_weights(self) -> bool:
+        return False  # parameters are whole: nothing to gather for generation
+
+
+def old_logprobs(model, rollouts: Rollouts, grpo, suppress_token_ids: tuple[int, ...]) -> torch.Tensor | None:
+    """Log-probs `[N, T]` of the generating policy, kept across the num_iterations updates; None
+    when num_iterations = 1 (the ratio is then exp(logp - logp.detach()) = 1, as TRL)."""
+    if grpo.num_iterations == 1:
+        return None
+    logp, _ = rollout_logprobs(
+        model, rollouts, temperature=grpo.temperature, batch_size=grpo.logprob_batch_size,
+        suppress_token_ids=suppress_token_ids,
+    )  # fmt: skip
+    return logp
+
+
+def reference_logprobs(
+    ref_model, batch: PromptBatch, rollouts: Rollouts, grpo, suppress_token_ids: tuple[int, ...]
+) -> torch.Tensor | None:
+    """Log-probs `[N, T]` under the frozen reference (its own encoders, once per prompt); None
+    when beta = 0 (no reference is loaded)."""
+    if grpo.beta == 0.0:
+        return None
+    ref_embeds = encode_prompts(ref_model, batch)  # [B tokens, H]
+    logp, _ = rollout_logprobs(
+        ref_model, rollouts, temperature=grpo.temperature, batch_size=grpo.logprob_batch_size,
+        suppress_token_ids=suppress_token_ids, video_embeds=ref_embeds,
+    )  # fmt: skip
+    return logp
+
+
+def policy_step(
+    engine,
+    batch: PromptBatch,
+    rollouts: Rollouts,
+    advantages: torch.Tensor,
+    old_logp: torch.Tensor | None,
+    ref_logp: torch.Tensor | None,
+    grpo,
+    suppress_token_ids: tuple[int, ...] = (),
+    *,
+    num_processes: int = 1,
+    global_tokens: float | None = None,
+) -> dict[str, float]:
+    """`grpo.num_iterations` optimizer updates on one batch of rollouts; returns this rank's means
+    of loss, kl, entropy, clip ratios over every micro-batch, plus grad_norm of the last update.
+
+    advantages `[N]`; old_logp / ref_logp `[N, T]` or None. `global_tokens`: active completion
+    tokens of all ranks (dapo's normaliser); default this rank's.
+    """
+    model = engine.module
+    G, mb = rollouts.group_size, grpo.micro_batch_prompts
+    accumulation = len(batch) // mb
+    scale = 1.0 if grpo.loss_type == "dapo" else 1.0 / accumulation
+    tokens = float(rollouts.completion_mask.sum()) if global_tokens is None else global_tokens
+    sums: dict[str, float] = defaultdict(float)
+    count = 0
+    for _ in range(grpo.num_iterations):
+        for p0 in range(0, len(batch), mb):
+            rows = slice(p0 * G, (p0 + mb) * G)
+            loss, metrics = micro_batch_loss(
+                model, batch.select(p0, p0 + mb), rollouts, rows, advantages, old_logp, ref_logp, grpo,
+                suppress_token_ids, num_processes=num_processes, global_tokens=tokens,
+            )  # fmt: skip
+            engine.backward(loss * scale, scale_wrt_gas=False)
+            engine.step()
+            for k, v in metrics.items():
+                sums[k] += float(v)
+            count += 1
+    out = {k: v / count for k, v in sums.items()}
+    norm = engine.get_global_grad_norm()
+    out["grad_norm"] = float(norm) if norm is not None else float("nan")
+    return out
+
+
+def micro_batch_loss(
+    model,
+    sub: PromptBatch,
+    rollouts: Rollouts,
+    rows: slice,
+    advantages: torch.Tensor,
+    old_logp: torch.Tensor | None,
+    ref_logp: torch.Tensor | None,
+    grpo,
+    suppress_token_ids: tuple[int, ...],
+    *,
+    num_processes: int,
+    global_tokens: float,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Loss of rollouts `rows` (the groups of the prompts in `sub`), videos encoded with grad."""
+    n = rows.stop - rows.start
+    x = sub.inputs
+    embeds = model.encode_videos(x["pixel_values_videos"], x["video_grid_thw"], x["spatial_pixel_values"])
+    embeds_g, grid_g = expand_rows(embeds, x["video_grid_thw"], rollouts.group_size, 0, n)  # [n video tokens, H]
+    mask = rollouts.completion_mask[rows]  # [n, T]
+    logp, entropy = forward_logprobs(
+        model, rollouts.prompt_ids[rows], rollouts.prompt_mask[rows], rollouts.completion_ids[rows], mask,
+        embeds_g, grid_g, temperature=grpo.temperature, suppress_token_ids=suppress_token_ids, with_entropy=True,
+    )  # fmt: skip
+    loss, metrics = rl_math.policy_loss(
+        logp,
+        None if old_logp is None else old_logp[rows],
+        advantages[rows],
+        mask,
+        loss_type=grpo.loss_type,
+        epsilon=grpo.epsilon,
+        epsilon_high=grpo.upper_epsilon,
+        beta=grpo.beta,
+        ref_logp=None if ref_logp is None else ref_logp[rows],
+        max_completion_length=grpo.max_completion_length,
+        num_items_in_batch=global_tokens,
+        num_processes=num_processes,
+    )
+    active = mask.sum().clamp(min=1)
+    metrics = {**metrics, "loss": loss.detach(), "entropy": (entropy * mask).sum() / active}
+    return loss, metrics

@@ -1,0 +1,368 @@
+"""The GRPO loop that runs inside every Ray Train worker.
+
+Setup: the policy from `run_dir/sft/final` (else `model.path` / the preset, or `grpo.init_from`),
+the recipe's parameter groups (encoders frozen), DeepSpeed ZeRO with a torch AdamW, a frozen
+reference copy of the starting weights when beta > 0, this worker's reward actor pool, then the
+latest checkpoint if Ray Train hands one over (weights, optimizer, scheduler, RNG, step).
+
+Each step: this worker's prompts (a pure function of seed and step, see `DataPlan`), `generate`
+G completions per prompt (videos encoded once per prompt), `score` them on the reward actors,
+advantages per group, old/reference log-probs, `policy_step` (num_iterations optimizer updates),
+`log_metrics` (rank 0, all ranks' rollouts gathered); every `grpo.save_steps` all ranks
+checkpoint; at the end the consolidated policy is exported to run_dir/grpo/final.
+
+Each worker owns its reward pool: a pool keeps single-owner state (its queue, the actors it
+replaces), its actors die with the worker that made them, and scoring needs no cross-rank traffic.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from pipelines import checkpointing, rl_math
+from pipelines.config import RunConfig
+from pipelines.grpo.rollout import PromptBatch, Rollouts, Sampling
+from pipelines.grpo.scoring import Scores
+from pipelines.sft.data import DataPlan
+
+STAGE = "grpo"
+PHASES = ("data", "generate", "reward", "logprobs", "update")  # timing/<phase>, seconds per step
+
+
+@dataclass
+class Job:
+    """What one worker holds between steps."""
+
+    cfg: RunConfig
+    plan: DataPlan
+    engine: Any
+    reference: Any  # frozen starting policy; None when beta = 0
+    processor: Any
+    sampling: Sampling
+    pool: Any
+    records: Any  # pyarrow Table of the train prompts
+    group_names: list[str]
+    logger: Any
+    rank: int
+    world: int
+    step: int
+    first_step: int  # where this attempt started (a restart starts at its checkpoint)
+    stop_step: int
+    trainer_state: dict
+
+
+class PhaseTimer:
+    """Wall seconds per named phase of one step: `with timer("generate"): ...`."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+        self.started = time.perf_counter()
+
+    @contextlib.contextmanager
+    def __call__(self, phase: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - start
+
+    def total(self) -> float:
+        return time.perf_counter() - self.started
+
+
+def train_loop(config: dict) -> None:
+    """Ray Train entry point; `config` is what pipelines.grpo.stage passes (plain values)."""
+    job = setup(config)
+    try:
+        while job.step < job.stop_step:
+            timer = PhaseTimer()
+            with timer("data"):
+                batch = next_prompts(job)
+            _, scores, stats = grpo_step(job, batch, timer)
+            job.step += 1
+            log_metrics(job, batch, scores, stats, timer)
+            maybe_checkpoint(job)
+            maybe_inject_failure(job)
+        finish(job)
+    finally:
+        job.pool.close()
+
+
+def grpo_step(job: Job, batch: PromptBatch, timer: PhaseTimer) -> tuple[Rollouts, Scores, dict]:
+    """Generate, score, old/reference log-probs, update: one GRPO step on this worker's prompts."""
+    with timer("generate"):
+        rollouts = generate(job, batch)
+    with timer("reward"):
+        scores = score(job, batch, rollouts)
+    with timer("logprobs"):
+        old_logp, ref_logp = reference_and_old_logprobs(job, batch, rollouts)
+    with timer("update"):
+        stats = policy_step(job, batch, rollouts, scores, old_logp, ref_logp)
+    return rollouts, scores, stats
+
+
+# --- setup ---
+
+
+def setup(config: dict) -> Job:
+    import ray
+    import ray.train
+    import torch
+
+    from pipelines import deepspeed_setup
+    from pipelines.grpo.rollout import sampling_from_config
+    from pipelines.metrics_log import rank0_logger, truncate_jsonl
+    from pipelines.reward_actors import RewardPool
+
+    cfg = RunConfig.model_validate(config["cfg"])
+    plan = DataPlan(**config["plan"])
+    deepspeed_setup.prepare_env(cfg.train.use_gpu)
+    torch.set_num_threads(max(1, int(cfg.train.cpus_per_worker)))
+    context = ray.train.get_context()
+    rank, world = context.get_world_rank(), context.get_world_size()
+    torch.manual_seed(cfg.seed + rank)  # sampling differs across ranks; a resume restores each rank's RNG
+    engine, reference, processor, group_names = build_models(cfg, plan, config["start"])
+    state = checkpointing.restore(engine)
+    step = 0 if state is None else int(state["step"])
+    if state is not None and state.get("resume_key") != config["trainer_state"]["resume_key"]:
+        raise RuntimeError("the checkpoint was written with other settings than this run's; use a new run_dir")
+    logger = rank0_logger(cfg.run_path, STAGE, config={**cfg.model_dump(mode="json"), "start": config["start"]},
+                          resume_step=step, use_wandb=cfg.train.wandb)  # fmt: skip
+    if rank == 0:
+        truncate_jsonl(cfg.run_path / STAGE / "samples.jsonl", step)
+    pool = RewardPool(cfg.grpo.reward_pool, cfg.grpo.reward)
+    pool.wait_ready()  # actor start-up is not the first step's reward time
+    stop = plan.total_steps if cfg.grpo.stop_at_step < 0 else min(plan.total_steps, cfg.grpo.stop_at_step)
+    return Job(cfg, plan, engine, reference, processor, sampling_from_config(cfg.grpo, processor.tokenizer), pool,
+               ray.get(config["records"]), group_names, logger, rank, world, step, step, max(stop, step),
+               dict(config["trainer_state"]))  # fmt: skip
+
+
+def load_policy(cfg: RunConfig, start: dict):
+    """(model, processor) from `start` (see stage.start_point): a directory or the preset."""
+    import modeling
+
+    if start["dir"]:
+        return modeling.load(start["dir"], dtype=cfg.model.dtype)
+    return modeling.load(cfg.model.preset, path=cfg.model.path, dtype=cfg.model.dtype, seed=cfg.seed)
+
+
+def load_reference(cfg: RunConfig, start: dict):
+    """The frozen reference: a second copy of the starting policy, or None when beta = 0 (nothing
+    loaded). Each worker holds a full copy (not sharded by ZeRO)."""
+    if cfg.grpo.beta == 0.0:
+        return None
+    model, _ = load_policy(cfg, start)
+    model.eval().requires_grad_(False)
+    return model
+
+
+def build_models(cfg: RunConfig, plan: DataPlan, start: dict):
+    """(DeepSpeed engine of the policy, reference or None, processor, optimizer group names)."""
+    import modeling
+    from pipelines import deepspeed_setup
+
+    grpo = cfg.grpo
+    model, processor = load_policy(cfg, start)
+    reference = load_reference(cfg, start)
+    if grpo.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model.config.use_cache = True  # generation keeps its KV cache; log-prob passes pass use_cache=False
+    model.train()
+    groups = modeling.trainable_parameter_groups(
+        model, lr_llm=grpo.lr_llm, lr_connector=grpo.lr_connector, weight_decay=grpo.weight_decay
+    )
+    ds_config = deepspeed_setup.deepspeed_config(
+        cfg.train,
+        dtype=cfg.model.dtype,
+        micro_batch_size=grpo.micro_batch_prompts * grpo.num_generations,
+        accumulation=grpo.accumulation,
+        max_grad_norm=grpo.max_grad_norm,
+    )
+    updates = plan.total_steps * grpo.num_iterations
+    engine = deepspeed_setup.initialize(
+        model,
+        groups,
+        ds_config,
+        total_steps=updates,
+        warmup_steps=int(grpo.warmup_ratio * updates),
+        schedule=grpo.lr_schedule,
+        betas=grpo.adam_betas,
+        eps=grpo.adam_eps,
+    )
+    if reference is not None:
+        reference.to(engine.device)
+    return engine, reference, processor, [g["name"] for g in groups]
+
+
+# --- one step ---
+
+
+def next_prompts(job: Job) -> PromptBatch:
+    """This worker's prompts of the current step: records read, frames loaded, tokenised."""
+    from pipelines.grpo.prompts import load_prompts
+
+    plan = job.plan
+    positions = plan.rank_positions(job.rank, job.step)[: plan.per_rank]  # [prompts_per_step]
+    rows = plan.record_rows(positions)
+    records = job.records.take(pa.array(rows, type=pa.int64())).to_pylist()
+    return load_prompts(job.processor, records, job.cfg.scans_path(), job.cfg.grpo).to(job.engine.device)
+
+
+def generate(job: Job, batch: PromptBatch) -> Rollouts:
+    from pipelines.grpo import rollout
+
+    model = job.engine.module
+    model.eval()  # with gradient checkpointing, train mode would switch generation's KV cache off
+    try:
+        with gathered_for_generation(job.engine):
+            return rollout.generate(model, batch, job.sampling)
+    finally:
+        model.train()
+
+
+def gathered_for_generation(engine):
+    """ZeRO-3 shards every parameter: gather them once for the whole generate() call (TRL's
+    unwrap_model_for_generation), instead of once per layer per decoded token."""
+    if engine.zero_optimization_partition_weights():
+        import deepspeed
+
+        return deepspeed.zero.GatheredParameters(list(engine.module.parameters()))
+    return contextlib.nullcontext()
+
+
+def score(job: Job, batch: PromptBatch, rollouts: Rollouts) -> Scores:
+    from pipelines.grpo import scoring
+
+    return scoring.score(
+        job.pool, job.processor.tokenizer, batch.records, rollouts, job.cfg.grpo.reward, job.sampling.eos_token_id
+    )
+
+
+def reference_and_old_logprobs(job: Job, batch: PromptBatch, rollouts: Rollouts):
+    from pipelines.grpo.step import old_logprobs, reference_logprobs
+
+    suppress = job.sampling.suppress_token_ids
+    old = old_logprobs(job.engine.module, rollouts, job.cfg.grpo, suppress)
+    ref = reference_logprobs(job.reference, batch, rollouts, job.cfg.grpo, suppress)
+    return old, ref
+
+
+def policy_step(job: Job, batch: PromptBatch, rollouts: Rollouts, scores: Scores, old_logp, ref_logp) -> dict:
+    from pipelines.grpo import step
+
+    grpo = job.cfg.grpo
+    advantages = rl_math.group_advantages(scores.total, grpo.num_generations, grpo.scale_rewards)  # [N]
+    advantages = advantages.to(rollouts.completion_ids.device)
+    tokens = float(rollouts.completion_mask.sum())
+    if grpo.loss_type == "dapo" and job.world > 1:
+        (tokens,) = _all_reduce_sum([tokens], job.engine.device)
+    stats = step.policy_step(
+        job.engine, batch, rollouts, advantages, old_logp, ref_logp, grpo, job.sampling.suppress_token_ids,
+        num_processes=job.world, global_tokens=tokens,
+    )  # fmt: skip
+    lrs = dict(zip(job.group_names, job.engine.get_lr(), strict=True))
+    stats["lr_llm"] = lrs.get("llm", lrs.get("llm_no_decay", 0.0))
+    stats["lr_connector"] = lrs.get("connector", lrs.get("connector_no_decay", 0.0))
+    return stats
+
+
+def _all_reduce_sum(values: list[float], device) -> list[float]:
+    import torch
+    import torch.distributed as dist
+
+    t = torch.tensor(values, dtype=torch.float64, device=device)  # NCCL reduces only on the GPU
+    dist.all_reduce(t)
+    return t.tolist()
+
+
+def _gather(obj: Any, world: int) -> list[Any]:
+    if world == 1:
+        return [obj]
+    import torch.distributed as dist
+
+    out: list[Any] = [None] * world
+    dist.all_gather_object(out, obj)
+    return out
+
+
+# --- logging, checkpoints, end ---
+
+
+def log_metrics(job: Job, batch: PromptBatch, scores: Scores, stats: dict, timer: PhaseTimer) -> None:
+    """Gather every rank's rewards, update statistics and phase times; rank 0 writes metrics.jsonl
+    / W&B (timings: the slowest rank's), and every `grpo.sample_every` steps a sample table."""
+    from pipelines.grpo.scoring import merge_columns, reward_metrics
+
+    grpo = job.cfg.grpo
+    timing = {**timer.seconds, "step": timer.total()}
+    parts = _gather({"columns": scores.columns(), "stats": stats, "timing": timing}, job.world)
+    if job.rank != 0 or job.step % grpo.log_every:
+        return
+    columns = merge_columns([p["columns"] for p in parts])
+    metrics = reward_metrics(columns, grpo.num_generations)
+    for key in parts[0]["stats"]:
+        metrics[f"train/{key}"] = sum(p["stats"][key] for p in parts) / len(parts)
+    slowest = {k: max(p["timing"].get(k, 0.0) for p in parts) for k in (*PHASES, "step")}
+    metrics.update({f"timing/{k}": v for k, v in slowest.items()})
+    metrics.update({
+        "perf/reward_share": slowest["reward"] / slowest["step"],
+        "perf/completion_tokens_per_s": sum(columns["length"]) / slowest["step"],
+        "perf/rollouts_per_s": len(columns["total"]) / slowest["step"],
+        "train/epoch": job.plan.epoch_of_step(job.step),
+    })  # fmt: skip
+    job.logger.log(job.step, metrics)
+    if grpo.sample_every and job.step % grpo.sample_every == 0:
+        log_samples(job, batch, scores)
+
+
+def sample_rows(step: int, records: list[dict], scores: Scores, group_size: int, count: int) -> list[dict]:
+    """The first `count` rollouts of this rank: question, completion and its rewards."""
+    return [
+        {"step": step, "id": records[i // group_size]["id"], "question": records[i // group_size]["question"],
+         "ground_truth": records[i // group_size]["ground_truth"], "completion": scores.texts[i],
+         "format": scores.format[i], "accuracy": scores.accuracy[i], "total": float(scores.total[i])}
+        for i in range(min(count, len(scores.texts)))
+    ]  # fmt: skip
+
+
+def log_samples(job: Job, batch: PromptBatch, scores: Scores) -> None:
+    rows = sample_rows(job.step, batch.records, scores, job.cfg.grpo.num_generations, job.cfg.grpo.num_samples)
+    path = job.cfg.run_path / STAGE / "samples.jsonl"
+    with path.open("a") as f:
+        f.writelines(json.dumps(r) + "\n" for r in rows)
+    run = getattr(job.logger, "run", None)  # the W&B run of rank 0's MetricsLogger
+    if run is not None:
+        import wandb
+
+        columns = list(rows[0])
+        run.log({"samples": wandb.Table(columns=columns, data=[[r[c] for c in columns] for r in rows])},
+                step=job.step)  # fmt: skip
+
+
+def maybe_checkpoint(job: Job) -> None:
+    save_steps = job.cfg.grpo.save_steps
+    if (save_steps and job.step % save_steps == 0) or job.step == job.stop_step < job.plan.total_steps:
+        state = {**job.trainer_state, "prompts_seen": job.step * job.plan.global_batch,
+                 "epoch": job.plan.epoch_of_step(job.step)}  # fmt: skip
+        checkpointing.save(job.engine, step=job.step, trainer_state=state, metrics={"step": job.step})
+
+
+def maybe_inject_failure(job: Job) -> None:
+    """grpo.fail_at_step: rank 0 dies once, right after that step (and its checkpoint, if any)."""
+    if job.step == job.cfg.grpo.fail_at_step and job.first_step < job.step and job.rank == 0:
+        raise RuntimeError(f"grpo.fail_at_step={job.step}: injected worker failure")
+
+
+def finish(job: Job) -> None:
+    if job.step == job.plan.total_steps:
+        checkpointing.export_pretrained(job.engine, job.processor, job.cfg.run_path / STAGE / "final")
+    job.logger.summary({"train/final_step": job.step, "reward_pool": job.pool.stats()})
+    job.logger.finish()
+
