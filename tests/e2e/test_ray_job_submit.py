@@ -43,7 +43,9 @@ def free_port() -> int:
 @pytest.fixture
 def ray_head(tmp_path):
     """A real head node on loopback (GCS + dashboard + job API), stopped by its PID."""
-    gcs, dash = free_port(), free_port()
+    # Explicit ports for every head service: the test session's own Ray instance already holds
+    # the default dashboard-agent ports, and an agent that cannot bind never accepts jobs.
+    gcs, dash, agent_http, agent_grpc, metrics, client = (free_port() for _ in range(6))
     # Token authentication on, as on a real cluster: head and client share the token through
     # the environment only.
     env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "RAY_USAGE_STATS_ENABLED": "0",
@@ -54,7 +56,9 @@ def ray_head(tmp_path):
     log = open(tmp_path / "head.log", "w")
     head = subprocess.Popen(
         [str(BIN / "ray"), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={gcs}",
-         "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", "--num-cpus=2", "--disable-usage-stats",
+         "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", "--num-cpus=2",
+         f"--dashboard-agent-listen-port={agent_http}", f"--dashboard-agent-grpc-port={agent_grpc}",
+         f"--metrics-export-port={metrics}", f"--ray-client-server-port={client}", "--disable-usage-stats",
          f"--temp-dir={ray_tmp}"],
         env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
