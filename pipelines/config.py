@@ -63,6 +63,11 @@ class ModelConfig(Section):
         "tiny", description="architecture preset; tiny/small are random-initialised offline"
     )
     path: LocalPath | None = Field(None, description="local directory with real weights (overrides random init)")
+    spatial_weights: LocalPath | None = Field(
+        None,
+        description="a VGGT checkpoint (.safetensors/.pt) for the spatial encoder when model.path is a plain "
+        "Qwen2.5-VL directory (the paper's SFT start: Qwen2.5-VL-3B + VGGT-1B, fresh connector)",
+    )
     dtype: Literal["fp32", "bf16"] = Field("fp32", description="parameter dtype for training and inference")
 
 

@@ -18,6 +18,9 @@ class TrainConfig(BaseModel):
     cpus_per_worker: float = Field(1.0, gt=0)
     """CPUs Ray reserves for each training worker, count (fractions allowed). The workers must
     leave room for at least one data task, or the run is refused before it starts."""
+    placement_strategy: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = "PACK"
+    """How Ray places the workers on nodes: PACK fills one node before the next, SPREAD spreads
+    them, STRICT_SPREAD puts each on a different node (or waits for enough nodes)."""
     zero_stage: Literal[1, 2, 3] = 3
     """DeepSpeed ZeRO stage: 1 shards the optimizer state, 2 also the gradients, 3 also the parameters."""
     max_failures: int = Field(1, ge=-1)

@@ -25,7 +25,14 @@ class Predictor:
     """A model replica (a Ray Data actor). GPU when the actor was given one, else CPU."""
 
     def __init__(
-        self, preset_or_path: str, path: str | None, dtype: str, max_new_tokens: int, seed: int, think: bool
+        self,
+        preset_or_path: str,
+        path: str | None,
+        dtype: str,
+        max_new_tokens: int,
+        seed: int,
+        think: bool,
+        spatial_weights: str | None = None,
     ):
         import torch
 
@@ -33,7 +40,7 @@ class Predictor:
 
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         self.model, self.processor = modeling.load(
-            preset_or_path, path=path, dtype=dtype, device=self.device, seed=seed
+            preset_or_path, path=path, spatial_weights=spatial_weights, dtype=dtype, device=self.device, seed=seed
         )
         self.model.eval()
         self.max_new_tokens = max_new_tokens

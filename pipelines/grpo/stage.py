@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from data_gen.errors import InputError
 from pipelines import checkpointing
 from pipelines.config import RunConfig
 from pipelines.run_meta import is_complete, read_meta, write_meta
@@ -27,7 +28,7 @@ _RESUME_FREE = ("save_steps", "stop_at_step", "fail_at_step", "log_every", "samp
                 "reward_pool")  # fmt: skip
 
 
-class GRPOSetupError(ValueError):
+class GRPOSetupError(InputError):
     """A setting or input that makes training impossible; raised before any worker starts."""
 
 
@@ -79,7 +80,9 @@ def make_plan(cfg: RunConfig, num_records: int) -> DataPlan:
             f"{num_records} prompts make no full step of grpo.prompts_per_step={grpo.prompts_per_step} x "
             f"train.num_workers={workers}: set grpo.max_steps or fewer prompts per step"
         )
-    return DataPlan(num_records, cfg.seed, grpo.shuffle, workers, grpo.micro_batch_prompts, global_batch, total)
+    return DataPlan(
+        num_records, cfg.seed, grpo.shuffle, workers, grpo.micro_batch_prompts, global_batch, total
+    )
 
 
 def prepare(cfg: RunConfig, log=print) -> Prepared:
@@ -125,12 +128,10 @@ def check_resources(cfg: RunConfig) -> None:
 
 def build_trainer(cfg: RunConfig, prep: Prepared):
     import ray
-    import ray.train
-    from ray.train.torch import TorchConfig, TorchTrainer
 
     from pipelines.grpo.train import train_loop
+    from pipelines.ray_trainer import torch_trainer
 
-    train = cfg.train
     loop_config = {
         "cfg": cfg.model_dump(mode="json"),
         "plan": asdict(prep.plan),
@@ -138,21 +139,7 @@ def build_trainer(cfg: RunConfig, prep: Prepared):
         "records": ray.put(prep.records),
         "trainer_state": {"resume_key": prep.resume_key},
     }
-    resources = {"CPU": train.cpus_per_worker, **({"GPU": 1} if train.use_gpu else {})}
-    return TorchTrainer(
-        train_loop,
-        train_loop_config=loop_config,
-        torch_config=TorchConfig(backend="nccl" if train.use_gpu else "gloo", timeout_s=train.collective_timeout_s),
-        scaling_config=ray.train.ScalingConfig(
-            num_workers=train.num_workers, use_gpu=train.use_gpu, resources_per_worker=resources
-        ),
-        run_config=ray.train.RunConfig(
-            name="checkpoints",
-            storage_path=str(cfg.run_path / STAGE),
-            failure_config=ray.train.FailureConfig(max_failures=train.max_failures),
-            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=train.keep_checkpoints),
-        ),
-    )
+    return torch_trainer(cfg, STAGE, train_loop, loop_config)
 
 
 def run(cfg: RunConfig, log=print) -> Path | None:
@@ -170,7 +157,9 @@ def run(cfg: RunConfig, log=print) -> Path | None:
     check_resources(cfg)
     plan, grpo = prep.plan, cfg.grpo
     where = f"resuming at step {prep.start_step}" if prep.start_step else "from scratch"
-    origin = prep.start["dir"] or f"model.preset={cfg.model.preset}" + (f", model.path={cfg.model.path}" if cfg.model.path else "")
+    origin = prep.start["dir"] or f"model.preset={cfg.model.preset}" + (
+        f", model.path={cfg.model.path}" if cfg.model.path else ""
+    )
     log(f"[{STAGE}] policy from {origin}; {plan.num_records} prompts, {plan.total_steps} steps of "
         f"{plan.global_batch} prompts x {grpo.num_generations} rollouts ({plan.world_size} workers), {where}")  # fmt: skip
     from pipelines.metrics_log import MetricsFollower
@@ -179,7 +168,9 @@ def run(cfg: RunConfig, log=print) -> Path | None:
         build_trainer(cfg, prep).fit()
     stop = grpo.stop_at_step
     if 0 <= stop < plan.total_steps:
-        log(f"[{STAGE}] stopped at step {max(stop, prep.start_step)} (grpo.stop_at_step); run again to resume")
+        log(
+            f"[{STAGE}] stopped at step {max(stop, prep.start_step)} (grpo.stop_at_step); run again to resume"
+        )
         return None
     write_meta(out, STAGE, key, cfg.model_dump(mode="json"),
                {"dataset": str(cfg.run_path / "dataset"), "start": str(prep.start["dir"] or cfg.model.preset)})  # fmt: skip

@@ -118,6 +118,7 @@ def setup(config: dict) -> Job:
     from pipelines import deepspeed_setup
     from pipelines.grpo.rollout import sampling_from_config
     from pipelines.metrics_log import rank0_logger, truncate_jsonl
+    from pipelines.ray_trainer import record_placement
     from pipelines.reward_actors import RewardPool
 
     cfg = RunConfig.model_validate(config["cfg"])
@@ -128,10 +129,13 @@ def setup(config: dict) -> Job:
     rank, world = context.get_world_rank(), context.get_world_size()
     torch.manual_seed(cfg.seed + rank)  # sampling differs across ranks; a resume restores each rank's RNG
     engine, reference, processor, group_names = build_models(cfg, plan, config["start"])
+    record_placement(cfg.run_path / STAGE / "workers.json", engine.device)
     state = checkpointing.restore(engine)
     step = 0 if state is None else int(state["step"])
     if state is not None and state.get("resume_key") != config["trainer_state"]["resume_key"]:
-        raise RuntimeError("the checkpoint was written with other settings than this run's; use a new run_dir")
+        raise RuntimeError(
+            "the checkpoint was written with other settings than this run's; use a new run_dir"
+        )
     logger = rank0_logger(cfg.run_path, STAGE, config={**cfg.model_dump(mode="json"), "start": config["start"]},
                           resume_step=step, use_wandb=cfg.train.wandb)  # fmt: skip
     if rank == 0:
@@ -150,7 +154,8 @@ def load_policy(cfg: RunConfig, start: dict):
 
     if start["dir"]:
         return modeling.load(start["dir"], dtype=cfg.model.dtype)
-    return modeling.load(cfg.model.preset, path=cfg.model.path, dtype=cfg.model.dtype, seed=cfg.seed)
+    m = cfg.model
+    return modeling.load(m.preset, path=m.path, spatial_weights=m.spatial_weights, dtype=m.dtype, seed=cfg.seed)
 
 
 def load_reference(cfg: RunConfig, start: dict):
@@ -241,7 +246,12 @@ def score(job: Job, batch: PromptBatch, rollouts: Rollouts) -> Scores:
     from pipelines.grpo import scoring
 
     return scoring.score(
-        job.pool, job.processor.tokenizer, batch.records, rollouts, job.cfg.grpo.reward, job.sampling.eos_token_id
+        job.pool,
+        job.processor.tokenizer,
+        batch.records,
+        rollouts,
+        job.cfg.grpo.reward,
+        job.sampling.eos_token_id,
     )
 
 
@@ -333,7 +343,9 @@ def sample_rows(step: int, records: list[dict], scores: Scores, group_size: int,
 
 
 def log_samples(job: Job, batch: PromptBatch, scores: Scores) -> None:
-    rows = sample_rows(job.step, batch.records, scores, job.cfg.grpo.num_generations, job.cfg.grpo.num_samples)
+    rows = sample_rows(
+        job.step, batch.records, scores, job.cfg.grpo.num_generations, job.cfg.grpo.num_samples
+    )
     path = job.cfg.run_path / STAGE / "samples.jsonl"
     with path.open("a") as f:
         f.writelines(json.dumps(r) + "\n" for r in rows)
@@ -365,4 +377,3 @@ def finish(job: Job) -> None:
         checkpointing.export_pretrained(job.engine, job.processor, job.cfg.run_path / STAGE / "final")
     job.logger.summary({"train/final_step": job.step, "reward_pool": job.pool.stats()})
     job.logger.finish()
-

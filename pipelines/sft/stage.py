@@ -60,13 +60,17 @@ def make_plan(cfg: RunConfig, num_records: int) -> DataPlan:
             f"sft.global_batch_size={sft.global_batch_size} is not a multiple of sft.micro_batch_size="
             f"{sft.micro_batch_size} x train.num_workers={workers}"
         )
-    total = sft.max_steps if sft.max_steps >= 0 else int(sft.num_epochs * num_records // sft.global_batch_size)
+    total = (
+        sft.max_steps if sft.max_steps >= 0 else int(sft.num_epochs * num_records // sft.global_batch_size)
+    )
     if total < 1:
         raise SFTSetupError(
             f"{num_records} records x sft.num_epochs={sft.num_epochs} make no full batch of "
             f"sft.global_batch_size={sft.global_batch_size}: set sft.max_steps or a smaller batch"
         )
-    return DataPlan(num_records, cfg.seed, sft.shuffle, workers, sft.micro_batch_size, sft.global_batch_size, total)
+    return DataPlan(
+        num_records, cfg.seed, sft.shuffle, workers, sft.micro_batch_size, sft.global_batch_size, total
+    )
 
 
 def check_model(cfg: RunConfig) -> None:
@@ -84,7 +88,11 @@ def prepare(cfg: RunConfig, log=print) -> Prepared:
     check_model(cfg)
     table = read_split(cfg.run_path / "dataset", "train")
     records, skipped = check_frames(
-        table, cfg.scans_path(), sampling=sft.frame_sampling, num_frames=sft.num_frames, skip=sft.skip_bad_records
+        table,
+        cfg.scans_path(),
+        sampling=sft.frame_sampling,
+        num_frames=sft.num_frames,
+        skip=sft.skip_bad_records,
     )
     if skipped:
         log(f"[{STAGE}] skipped {len(skipped)} records with missing frames (sft.skip_bad_records)")
@@ -126,8 +134,8 @@ def check_resources(cfg: RunConfig) -> None:
 def build_trainer(cfg: RunConfig, prep: Prepared):
     import ray.train
     from ray.data import ExecutionOptions
-    from ray.train.torch import TorchConfig, TorchTrainer
 
+    from pipelines.ray_trainer import torch_trainer
     from pipelines.sft.data import build_rank_datasets
     from pipelines.sft.train import train_loop
 
@@ -144,25 +152,11 @@ def build_trainer(cfg: RunConfig, prep: Prepared):
         "start_step": prep.start_step,
         "trainer_state": {"resume_key": prep.resume_key, "skipped_records": len(prep.skipped)},
     }
-    resources = {"CPU": train.cpus_per_worker, **({"GPU": 1} if train.use_gpu else {})}
-    return TorchTrainer(
-        train_loop,
-        train_loop_config=loop_config,
-        torch_config=TorchConfig(backend="nccl" if train.use_gpu else "gloo", timeout_s=train.collective_timeout_s),
-        scaling_config=ray.train.ScalingConfig(
-            num_workers=train.num_workers, use_gpu=train.use_gpu, resources_per_worker=resources
-        ),
-        run_config=ray.train.RunConfig(
-            name="checkpoints",
-            storage_path=str(cfg.run_path / STAGE),
-            failure_config=ray.train.FailureConfig(max_failures=train.max_failures),
-            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=train.keep_checkpoints),
-        ),
+    return torch_trainer(
+        cfg, STAGE, train_loop, loop_config,
         datasets=datasets,
-        dataset_config=ray.train.DataConfig(
-            datasets_to_split=[], execution_options=ExecutionOptions(preserve_order=True)
-        ),
-    )
+        dataset_config=ray.train.DataConfig(datasets_to_split=[], execution_options=ExecutionOptions(preserve_order=True)),
+    )  # fmt: skip
 
 
 def run(cfg: RunConfig, log=print) -> Path | None:

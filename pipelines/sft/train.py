@@ -65,29 +65,41 @@ def setup(config: dict) -> Job:
 
     from pipelines import deepspeed_setup
     from pipelines.metrics_log import rank0_logger
+    from pipelines.ray_trainer import record_placement
 
     cfg = RunConfig.model_validate(config["cfg"])
     plan = DataPlan(**config["plan"])
     rank = ray.train.get_context().get_world_rank()
     shard = ray.train.get_dataset_shard(rank_dataset_name(rank))
     raw = start_early(
-        shard.iter_batches(batch_size=plan.micro_batch, batch_format="pyarrow", prefetch_batches=cfg.train.prefetch_batches)
+        shard.iter_batches(
+            batch_size=plan.micro_batch, batch_format="pyarrow", prefetch_batches=cfg.train.prefetch_batches
+        )
     )
     deepspeed_setup.prepare_env(cfg.train.use_gpu)
     torch.set_num_threads(max(1, int(cfg.train.cpus_per_worker)))
     torch.manual_seed(cfg.seed)
     engine, processor, group_names = build_engine(cfg, plan)
+    record_placement(cfg.run_path / STAGE / "workers.json", engine.device)
     state = checkpointing.restore(engine)
     step = 0 if state is None else int(state["step"])
     if state is not None and state.get("resume_key") != config["trainer_state"]["resume_key"]:
-        raise RuntimeError("the checkpoint was written with other settings than this run's; use a new run_dir")
+        raise RuntimeError(
+            "the checkpoint was written with other settings than this run's; use a new run_dir"
+        )
     logger = rank0_logger(
-        cfg.run_path, STAGE, config={**cfg.model_dump(mode="json"), "plan": config["plan"]}, resume_step=step,
+        cfg.run_path,
+        STAGE,
+        config={**cfg.model_dump(mode="json"), "plan": config["plan"]},
+        resume_step=step,
         use_wandb=cfg.train.wandb,
     )
     batches = micro_batches(raw, plan, rank, config["start_step"], step)
     stop = plan.total_steps if cfg.sft.stop_at_step < 0 else min(plan.total_steps, cfg.sft.stop_at_step)
-    trainer_state = {**config["trainer_state"], "truncated": 0 if state is None else state.get("truncated", 0)}
+    trainer_state = {
+        **config["trainer_state"],
+        "truncated": 0 if state is None else state.get("truncated", 0),
+    }
     return Job(cfg, plan, engine, processor, group_names, logger, batches, rank, step, step, max(stop, step),
                trainer_state)  # fmt: skip
 
@@ -97,7 +109,13 @@ def build_engine(cfg: RunConfig, plan: DataPlan):
     import modeling
     from pipelines import deepspeed_setup
 
-    model, processor = modeling.load(cfg.model.preset, path=cfg.model.path, dtype=cfg.model.dtype, seed=cfg.seed)
+    model, processor = modeling.load(
+        cfg.model.preset,
+        path=cfg.model.path,
+        spatial_weights=cfg.model.spatial_weights,
+        dtype=cfg.model.dtype,
+        seed=cfg.seed,
+    )
     if cfg.sft.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.config.use_cache = False

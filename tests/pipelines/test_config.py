@@ -89,6 +89,13 @@ def test_job_help_lists_keys():
     assert "data.synthetic.num_scenes" in proc.stdout
 
 
+def test_reading_a_config_imports_neither_ray_nor_torch():
+    # `--help` and config errors answer at once: the heavy stacks load when a stage runs.
+    code = "import sys, pipelines.config; print(sorted({'ray', 'torch', 'deepspeed'} & set(sys.modules)))"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stdout + proc.stderr
+
+
 def test_bad_input_exits_1_naming_it(tmp_path):
     missing = tmp_path / "no_such_scans"
     proc = subprocess.run(
@@ -102,10 +109,13 @@ def test_bad_input_exits_1_naming_it(tmp_path):
 
 def test_paths_are_made_absolute_where_the_config_is_loaded(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    cfg = build_config("run_dir: runs/a\n", ["data.scans_dir=scans", "model.path=~/w"])
+    cfg = build_config(
+        "run_dir: runs/a\n", ["data.scans_dir=scans", "model.path=~/w", "model.spatial_weights=vggt/model.pt"]
+    )
     assert cfg.run_dir == str(tmp_path / "runs" / "a")  # Ray workers run elsewhere
     assert cfg.data.scans_dir == str(tmp_path / "scans")
     assert cfg.model.path == str(Path.home() / "w")
+    assert cfg.model.spatial_weights == str(tmp_path / "vggt" / "model.pt")
     # a worker re-validating the dumped config keeps the same absolute paths
     monkeypatch.chdir("/")
     assert RunConfig.model_validate(cfg.model_dump()).run_dir == cfg.run_dir
