@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 from pipelines.config import RunConfig
@@ -34,12 +35,46 @@ def run(cfg: RunConfig, log=print) -> Path:
     if is_complete(out, key):
         log(f"[{STAGE}] already complete: {out}")
         return out
-    from data_gen.build import build_dataset
+    from data_gen.build import DatasetBuildError, build_dataset, list_scenes
     from pipelines.ray_env import ensure_ray
 
+    if not list_scenes(cfg.scans_path()):  # a missing or empty folder fails before Ray starts
+        raise DatasetBuildError(f"{cfg.scans_path()}: no scene folders")
     ensure_ray()
     build_dataset(
-        cfg.scans_path(), out, cfg.run_path / "cache" / "dataset", cfg.data.qa, cfg.data.build, cfg.seed, log=log
+        cfg.scans_path(),
+        out,
+        cfg.run_path / "cache" / "dataset",
+        cfg.data.qa,
+        cfg.data.build,
+        cfg.seed,
+        log=log,
     )
+    log_dataset_to_wandb(cfg, out)
     write_meta(out, STAGE, key, cfg.model_dump(mode="json"), {"scans": str(cfg.scans_path())})
     return out
+
+
+def log_dataset_to_wandb(cfg: RunConfig, out: Path) -> None:
+    """The build's W&B run: counts per split and question type in the summary, and the dataset
+    (card, README, stats plot, rejects, shards) as a `dataset` artifact of file references."""
+    from pipelines.wandb_run import artifact_name, log_reference_artifact, start_run
+
+    card = json.loads((out / "dataset_card.json").read_text())
+    run = start_run(cfg.run_path, STAGE, cfg.model_dump(mode="json"))
+    try:
+        summary = {f"dataset/{split}/rows": c["total"] for split, c in card["counts"].items()}
+        for split, c in card["counts"].items():
+            summary.update({f"dataset/{split}/{qtype}": n for qtype, n in c["by_type"].items()})
+        summary["dataset/rejected_scenes"] = len(card["rejects"])
+        run.summary.update(summary)
+        files = {
+            p.name: p for p in sorted(out.iterdir()) if not p.name.startswith(".") and p.name != "meta.json"
+        }
+        meta = {
+            "config_hash": card["config_hash"],
+            "rows": {s: c["total"] for s, c in card["counts"].items()},
+        }
+        log_reference_artifact(run, artifact_name(cfg.run_path, "dataset"), "dataset", files, meta)
+    finally:
+        run.finish()

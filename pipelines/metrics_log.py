@@ -5,9 +5,9 @@
     log.finish()
 
 Off rank 0 the logger is a no-op, so the loop calls it unconditionally. On the driver,
-`MetricsFollower` turns new metrics.jsonl lines into progress lines while the workers run. W&B runs offline into
-`run_dir/wandb` unless WANDB_API_KEY is set (the key is read by wandb from the environment, never
-logged or written into the config); runs are grouped by the run_dir's name, job_type = stage.
+`MetricsFollower` turns new metrics.jsonl lines into progress lines while the workers run. W&B runs are
+started by `pipelines/wandb_run.py` (offline into run_dir/wandb unless WANDB_API_KEY is set;
+grouped by the run_dir's name, job_type = stage).
 On resume, lines past the resumed step (from a run that died after its last checkpoint) are
 dropped from metrics.jsonl so every step appears once.
 """
@@ -15,7 +15,6 @@ dropped from metrics.jsonl so every step appears once.
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
@@ -39,14 +38,20 @@ def truncate_jsonl(path: Path, last_step: int) -> None:
     """Drop lines whose `step` is past last_step (they belong to work a resume redoes)."""
     if not path.exists():
         return
-    kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= last_step]
+    kept = [
+        line
+        for line in path.read_text().splitlines()
+        if line.strip() and json.loads(line)["step"] <= last_step
+    ]
     path.write_text("".join(line + "\n" for line in kept))
 
 
 class MetricsLogger:
     """Appends one JSON line per logged step to `metrics.jsonl` and mirrors it to W&B."""
 
-    def __init__(self, run_path: Path, stage: str, *, config: dict, resume_step: int = 0, use_wandb: bool = True):
+    def __init__(
+        self, run_path: Path, stage: str, *, config: dict, resume_step: int = 0, use_wandb: bool = True
+    ):
         self.path = run_path / stage / "metrics.jsonl"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         truncate_jsonl(self.path, resume_step)
@@ -90,21 +95,10 @@ def rank0_logger(run_path: Path, stage: str, *, config: dict, resume_step: int =
 
 
 def _start_wandb(run_path: Path, stage: str, config: dict, resume_step: int):
-    import wandb
+    from pipelines.wandb_run import start_run
 
-    run_path.mkdir(parents=True, exist_ok=True)  # wandb adds its own wandb/ folder: run_dir/wandb/
-    mode = None if os.environ.get("WANDB_API_KEY") else "offline"
     name = f"{run_path.name}-{stage}" + (f"-from{resume_step}" if resume_step else "")
-    run = wandb.init(
-        dir=str(run_path),
-        project=os.environ.get("WANDB_PROJECT", "spatial-mllm"),
-        group=run_path.name,
-        job_type=stage,
-        name=name,
-        config=config,
-        mode=mode,
-        settings=wandb.Settings(console="off", silent=True),
-    )
+    run = start_run(run_path, stage, config, name=name)
     run.define_metric("train/step")
     run.define_metric("*", step_metric="train/step")
     return run
@@ -118,7 +112,9 @@ class MetricsFollower:
             trainer.fit()
     """
 
-    def __init__(self, path: Path, *, total_steps: int, log, tag: str, every: int | None = None, poll_s: float = 2.0):
+    def __init__(
+        self, path: Path, *, total_steps: int, log, tag: str, every: int | None = None, poll_s: float = 2.0
+    ):
         self.path, self.total, self.log, self.tag = path, total_steps, log, tag
         self.every = every or max(1, total_steps // 10)
         self.poll_s = poll_s

@@ -26,7 +26,9 @@ def run(cfg: RunConfig, log=print) -> Path:
     if is_complete(out, scans_hash(cfg)):
         log(f"[{STAGE}] already complete: {out}")
         return out
-    log(f"[{STAGE}] writing {syn.num_scenes} scenes ({syn.num_frames} frames, {syn.width}x{syn.height}) to {out}")
+    log(
+        f"[{STAGE}] writing {syn.num_scenes} scenes ({syn.num_frames} frames, {syn.width}x{syn.height}) to {out}"
+    )
     scenes = synthesize_scans(
         cfg.run_path,
         syn.num_scenes,
@@ -36,6 +38,18 @@ def run(cfg: RunConfig, log=print) -> Path:
         height=syn.height,
         sens=syn.sens,
     )
+    _log_wandb(cfg, len(scenes))
     write_meta(out, STAGE, scans_hash(cfg), cfg.model_dump(mode="json"), {"scenes": str(len(scenes))})
     log(f"[{STAGE}] done: {len(scenes)} scenes in {out}")
     return out
+
+
+def _log_wandb(cfg: RunConfig, num_scenes: int) -> None:
+    """A W&B run for this job too, so the run_dir's group shows every stage (no artifact: the
+    dataset artifact describes what was built from these scans)."""
+    from pipelines.wandb_run import start_run
+
+    syn = cfg.data.synthetic
+    run = start_run(cfg.run_path, STAGE, cfg.model_dump(mode="json"))
+    run.summary.update({"scans/scenes": num_scenes, "scans/frames_per_scene": syn.num_frames})
+    run.finish()

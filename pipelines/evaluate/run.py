@@ -23,13 +23,14 @@ STAGE = "evaluate"
 
 @dataclass(frozen=True)
 class ModelSource:
-    """What `modeling.load(preset_or_path, path=path)` gets, and how the report names it."""
+    """What `modeling.load(preset_or_path, path=path, spatial_weights=...)` gets, and how the report names it."""
 
     preset_or_path: str
     path: str | None
     label: str
     weights_dir: str | None  # the folder the weights come from; None = random init
     think: bool  # prompt for <think>...</think><answer>...</answer>
+    spatial_weights: str | None = None  # a VGGT checkpoint beside a plain Qwen2.5-VL model.path
 
 
 def model_source(cfg: RunConfig) -> ModelSource:
@@ -46,7 +47,7 @@ def model_source(cfg: RunConfig) -> ModelSource:
             )
     path = str(Path(cfg.model.path).expanduser().resolve()) if cfg.model.path else None
     label = cfg.model.preset + (f" ({path})" if path else " (random init)")
-    return ModelSource(cfg.model.preset, path, label, path, bool(think))
+    return ModelSource(cfg.model.preset, path, label, path, bool(think), cfg.model.spatial_weights)
 
 
 def _files_fingerprint(folder: Path) -> str:
@@ -94,6 +95,7 @@ def generate(items: list[dict], src: ModelSource, cfg: RunConfig) -> list[str]:
         fn_constructor_kwargs={
             "preset_or_path": src.preset_or_path,
             "path": src.path,
+            "spatial_weights": src.spatial_weights,
             "dtype": cfg.model.dtype,
             "max_new_tokens": ev.max_new_tokens,
             "seed": cfg.seed,
@@ -174,7 +176,7 @@ def run(cfg: RunConfig, log=print) -> Path:
     from pipelines.evaluate.wandb_log import log_eval
 
     paths = write_report(out, result, predictions, info)
-    log_eval(cfg.run_path, cfg.model_dump(mode="json"), result, predictions, paths["per_task.png"])
+    log_eval(cfg.run_path, cfg.model_dump(mode="json"), result, predictions, paths)
     write_meta(
         out,
         STAGE,

@@ -11,6 +11,8 @@ from pipelines.config import build_config
 from pipelines.evaluate.inputs import load_items
 from pipelines.evaluate.predictor import Predictor, with_frames
 from pipelines.evaluate.run import model_source, run, score_predictions
+from tests.wandb_records import artifacts as wandb_artifacts
+from tests.wandb_records import runs as wandb_runs
 
 TINY_EVAL = ["eval.max_new_tokens=4", "eval.batch_size=2", "eval.num_frames=4"]
 
@@ -60,8 +62,18 @@ def test_tiny_evaluation_end_to_end(scene_run, ray_session):
     assert [p["id"] for p in preds] == [r["id"] for r in val]  # every question once, in order
     assert all(isinstance(p["prediction"], str) for p in preds)
     assert (out / "per_task.png").is_file() and "| **ours** |" in (out / "report.md").read_text()
-    assert (out / "meta.json").is_file() and list((scene_run / "wandb").glob("offline-run-*"))
-    assert any("micro" in line for line in logs)
+    assert (out / "meta.json").is_file() and any("micro" in line for line in logs)
+    # W&B: an `evaluate` run in the run_dir's group, the report files as references, not copies.
+    assert {
+        "group": scene_run.name,
+        "job_type": "evaluate",
+        "name": f"{scene_run.name}-evaluate",
+    } in wandb_runs(scene_run / "wandb")
+    (artifact,) = [a for a in wandb_artifacts(scene_run / "wandb") if a["type"] == "evaluation"]
+    names = ("report.json", "report.md", "per_task.png", "predictions.parquet")
+    assert artifact["entries"] == {n: ((out / n).resolve().as_uri(), (out / n).stat().st_size) for n in names}
+    assert artifact["metadata"] == {"micro": report["micro"], "macro": report["macro"], "questions": 3}
+    assert not list((scene_run / "wandb").rglob("artifacts/**/report.json"))  # nothing copied into wandb/
 
     again: list[str] = []
     run(cfg, log=again.append)

@@ -18,7 +18,8 @@ from safetensors.torch import load_file
 
 from pipelines.config import build_config
 from pipelines.sft.stage import SFTSetupError, run
-from tests.pipelines.sft.helpers import read_jsonl, run_dir_with_data, tiny_overrides, wandb_history
+from tests.pipelines.sft.helpers import read_jsonl, run_dir_with_data, tiny_overrides
+from tests.wandb_records import history as wandb_history
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[3]
@@ -48,7 +49,10 @@ def losses(run_dir: Path) -> list[float]:
 
 
 def assert_same_weights(a: Path, b: Path) -> None:
-    wa, wb = load_file(a / "sft" / "final" / "model.safetensors"), load_file(b / "sft" / "final" / "model.safetensors")
+    wa, wb = (
+        load_file(a / "sft" / "final" / "model.safetensors"),
+        load_file(b / "sft" / "final" / "model.safetensors"),
+    )
     assert wa.keys() == wb.keys()
     for k in wa:
         assert torch.equal(wa[k], wb[k]), k
@@ -119,8 +123,15 @@ def test_finished_stage_is_skipped(zero3, sft_data):
 def test_zero2_worker_failure_restarts_from_the_checkpoint_exactly(sft_data, tmp_path):
     one_go, failed = tmp_path / "one_go", tmp_path / "failed"
     sft_run(sft_data, one_go, "train.zero_stage=2")
-    sft_run(sft_data, failed, "train.zero_stage=2", f"sft.save_steps={HALF}", f"sft.fail_at_step={HALF}",
-            "train.max_failures=1", "train.keep_checkpoints=1")
+    sft_run(
+        sft_data,
+        failed,
+        "train.zero_stage=2",
+        f"sft.save_steps={HALF}",
+        f"sft.fail_at_step={HALF}",
+        "train.max_failures=1",
+        "train.keep_checkpoints=1",
+    )
     assert losses(failed) == losses(one_go)
     assert_same_weights(failed, one_go)
     kept = sorted(p.name for p in (failed / "sft" / "checkpoints").glob("step_*"))
