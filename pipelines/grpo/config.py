@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from pipelines.reward_actors import RewardPoolConfig
+from pipelines.reward_pool_config import RewardPoolConfig
 from pipelines.rewards import RewardConfig
 
 
