@@ -16,7 +16,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines.evaluate.aggregate import PAPER_TABLE, TASK_LABELS, TASKS
+from pipelines.evaluate.aggregate import PAPER_TABLE, TASK_LABELS, TASKS, task_of
 from pipelines.run_meta import write_json_atomic
 
 PREDICTION_SCHEMA = pa.schema(
@@ -93,6 +93,42 @@ def markdown_report(result: dict, info: dict) -> str:
     extra = [t for t in result["per_task"] if t not in TASKS]
     if extra:
         lines += ["", f"Tasks outside VSI-Bench (not in the table above): {', '.join(extra)}."]
+    return "\n".join(lines) + "\n"
+
+
+TERMINAL_COLUMNS = ("Spatial-MLLM-4B", "Qwen2.5-VL-3B", "GPT-4o")  # the paper's model and two baselines
+
+
+def text_table(result: dict) -> str:
+    """The evaluation for a terminal: a row per task (ours, questions, and the paper's scores for
+    TERMINAL_COLUMNS), then micro and macro. report.md has every paper row."""
+    head = ["task", "questions", OURS, *TERMINAL_COLUMNS]
+    counts: dict[str, int] = {}
+    for qtype, n in result["counts"].items():
+        task = task_of(qtype)
+        counts[task] = counts.get(task, 0) + n
+    rows = []
+    for task in [*TASKS, *(t for t in result["per_task"] if t not in TASKS)]:
+        paper = [_cell(PAPER_TABLE[m]["per_task"].get(task)) for m in TERMINAL_COLUMNS]
+        rows.append(
+            [
+                TASK_LABELS.get(task, task),
+                str(counts.get(task, 0)),
+                _cell(result["per_task"].get(task)),
+                *paper,
+            ]
+        )
+    for kind in ("micro", "macro"):
+        paper = [_cell(PAPER_TABLE[m]["average"]) if PAPER_TABLE[m]["average_kind"] == kind else "–"
+                 for m in TERMINAL_COLUMNS]  # fmt: skip
+        rows.append([kind, str(result["num_rows"]), _cell(result[kind]), *paper])
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    lines = [
+        "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        )
+        for r in [head, *rows]
+    ]
     return "\n".join(lines) + "\n"
 
 

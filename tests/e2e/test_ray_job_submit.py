@@ -18,6 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.wandb_records import artifacts as wandb_artifacts
+from tests.wandb_records import runs as wandb_runs
+
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
@@ -48,25 +51,51 @@ def ray_head(tmp_path):
     gcs, dash, agent_http, agent_grpc, metrics, client = (free_port() for _ in range(6))
     # Token authentication on, as on a real cluster: head and client share the token through
     # the environment only.
-    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "RAY_USAGE_STATS_ENABLED": "0",
-           "PYTHONPATH": str(REPO), "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+    env = {
+        **os.environ,
+        "PATH": f"{BIN}:{os.environ['PATH']}",
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "PYTHONPATH": str(REPO),
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN": secrets.token_hex(32),
+    }
     env.pop("RAY_ADDRESS", None)
     # Ray's socket paths must stay under 107 bytes: pytest's tmp_path is too deep.
     ray_tmp = tempfile.mkdtemp(prefix="rayhead", dir="/tmp")
     log = open(tmp_path / "head.log", "w")
     head = subprocess.Popen(
-        [str(BIN / "ray"), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={gcs}",
-         "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", "--num-cpus=2",
-         f"--dashboard-agent-listen-port={agent_http}", f"--dashboard-agent-grpc-port={agent_grpc}",
-         f"--metrics-export-port={metrics}", f"--ray-client-server-port={client}", "--disable-usage-stats",
-         f"--temp-dir={ray_tmp}"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            str(BIN / "ray"),
+            "start",
+            "--head",
+            "--block",
+            "--node-ip-address=127.0.0.1",
+            f"--port={gcs}",
+            "--dashboard-host=127.0.0.1",
+            f"--dashboard-port={dash}",
+            "--num-cpus=2",
+            f"--dashboard-agent-listen-port={agent_http}",
+            f"--dashboard-agent-grpc-port={agent_grpc}",
+            f"--metrics-export-port={metrics}",
+            f"--ray-client-server-port={client}",
+            "--disable-usage-stats",
+            f"--temp-dir={ray_tmp}",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     address = f"http://127.0.0.1:{dash}"
     deadline = time.time() + 120
     while time.time() < deadline:
-        probe = subprocess.run([str(BIN / "ray"), "job", "list", "--address", address], env=env,
-                               capture_output=True, text=True, timeout=60)
+        probe = subprocess.run(
+            [str(BIN / "ray"), "job", "list", "--address", address],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         if probe.returncode == 0:
             break
         if head.poll() is not None:
@@ -92,9 +121,23 @@ def ray_head(tmp_path):
 def test_submit_tiny_pipeline(ray_head, tmp_path):
     address, env = ray_head
     run_dir = tmp_path / "run"
-    cmd = [str(BIN / "ray"), "job", "submit", "--address", address, "--runtime-env", "jobs/runtime_env.yaml",
-           "--", "python", "-m", "jobs.pipeline", "--config", "jobs/configs/tiny.yaml", f"run_dir={run_dir}",
-           *PIPELINE_OVERRIDES]
+    cmd = [
+        str(BIN / "ray"),
+        "job",
+        "submit",
+        "--address",
+        address,
+        "--runtime-env",
+        "jobs/runtime_env.yaml",
+        "--",
+        "python",
+        "-m",
+        "jobs.pipeline",
+        "--config",
+        "jobs/configs/tiny.yaml",
+        f"run_dir={run_dir}",
+        *PIPELINE_OVERRIDES,
+    ]
     deadline = time.time() + 600  # the job agent comes up after the job API answers (slowly on a busy box)
     while True:
         submit = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=1500)
@@ -103,13 +146,42 @@ def test_submit_tiny_pipeline(ray_head, tmp_path):
         time.sleep(3)
     assert submit.returncode == 0, submit.stdout[-4000:] + submit.stderr[-4000:]
     assert "succeeded" in submit.stdout.lower()
-    listing = subprocess.run([str(BIN / "ray"), "job", "list", "--address", address], env=env,
-                             capture_output=True, text=True, timeout=60)
+    listing = subprocess.run(
+        [str(BIN / "ray"), "job", "list", "--address", address],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert "SUCCEEDED" in listing.stdout
     assert len([p for p in (run_dir / "scans").iterdir() if p.is_dir()]) == 3
     card = json.loads((run_dir / "dataset" / "dataset_card.json").read_text())
     assert card["counts"]["train"]["total"] > 0 and card["rejects"] == []
-    assert "[pipeline] outputs under" in submit.stdout
     for stage in ("sft", "grpo", "eval"):
-        assert (run_dir / stage / "meta.json").is_file(), stage  # every built stage finished
-    assert (run_dir / "eval" / "report.md").is_file()
+        assert (run_dir / stage / "meta.json").is_file(), stage  # every stage finished
+
+    # The closing summary: where each stage's outputs are, then the evaluation table.
+    out = submit.stdout
+    assert "[pipeline] done in" in out and f"outputs under {run_dir}" in out
+    for stage, folder in (("synth_scans", "scans"), ("build_dataset", "dataset"), ("sft", "sft"), ("grpo", "grpo"),
+                          ("evaluate", "eval")):  # fmt: skip
+        assert f"  {stage:<14} {run_dir / folder}/" in out, stage
+    report = json.loads((run_dir / "eval" / "report.json").read_text())
+    table = out[out.index("[pipeline] evaluation of grpo/final") :].splitlines()[1:]
+    assert table[0].split() == ["task", "questions", "ours", "Spatial-MLLM-4B", "Qwen2.5-VL-3B", "GPT-4o"]
+    micro = next(line for line in table if line.startswith("micro")).split()
+    assert micro[1:4] == ["4", f"{report['micro']:.1f}", "48.4"]
+
+    # W&B: one run per job in the run_dir's group, the dataset card and the report as references.
+    wandb_dir = run_dir / "wandb"
+    assert sorted(r["job_type"] for r in wandb_runs(wandb_dir)) == sorted(
+        ["synth_scans", "build_dataset", "sft", "grpo", "evaluate"]
+    )
+    assert {r["group"] for r in wandb_runs(wandb_dir)} == {run_dir.name}
+    by_type = {a["type"]: a for a in wandb_artifacts(wandb_dir)}
+    dataset = by_type["dataset"]["entries"]
+    assert dataset["dataset_card.json"][0] == (run_dir / "dataset" / "dataset_card.json").as_uri()
+    shard = run_dir / "dataset" / "train" / "part-00000.parquet"
+    assert dataset["train/part-00000.parquet"] == (shard.as_uri(), shard.stat().st_size)
+    assert by_type["dataset"]["metadata"]["rows"] == {s: c["total"] for s, c in card["counts"].items()}
+    assert by_type["evaluation"]["entries"]["report.md"][0] == (run_dir / "eval" / "report.md").as_uri()

@@ -7,7 +7,7 @@ import json
 import pyarrow.parquet as pq
 
 from pipelines.evaluate import PAPER_TABLE, aggregate
-from pipelines.evaluate.report import PREDICTION_SCHEMA, write_report
+from pipelines.evaluate.report import PREDICTION_SCHEMA, text_table, write_report
 
 
 def predictions() -> list[dict]:
@@ -44,3 +44,25 @@ def test_report_files(tmp_path):
     table = pq.read_table(paths["predictions.parquet"])
     assert table.schema.equals(PREDICTION_SCHEMA)
     assert table.to_pylist() == preds
+
+
+def test_terminal_table_rows_are_tasks_with_counts_scores_and_paper_columns():
+    rows = [
+        {"question_type": "object_counting", "score": 0.5},
+        {"question_type": "object_rel_direction_easy", "score": 1.0},
+        {"question_type": "object_rel_direction_hard", "score": 0.0},
+        {"question_type": "room_size_estimation", "score": 0.25},
+    ]
+    lines = text_table(aggregate(rows)).splitlines()
+    cells = {
+        line.split()[0]: line.split()[1:] for line in lines[1:] if not line.startswith(("abs", "obj", "rel"))
+    }
+    assert lines[0].split() == ["task", "questions", "ours", "Spatial-MLLM-4B", "Qwen2.5-VL-3B", "GPT-4o"]
+    assert cells["count"] == ["1", "50.0", "65.3", "24.3", "46.2"]  # paper Table 1 values
+    assert cells["room"] == ["size", "1", "25.0", "45.1", "22.6", "38.2"]
+    assert cells["route"][:2] == ["0", "–"]  # a task without questions shows no score
+    rel_dir = next(line for line in lines if line.startswith("rel dir")).split()
+    assert rel_dir[2:4] == ["2", "50.0"]  # two levels merged into one task: mean of 100 and 0
+    # micro: (0.5 + 1 + 0 + 0.25) / 4; macro: (50 + 25 + 50) / 3. The paper prints one kind each.
+    assert cells["micro"] == ["4", "43.8", "48.4", "30.6", "–"]
+    assert cells["macro"] == ["4", "41.7", "–", "–", "34.0"]
