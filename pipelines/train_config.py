@@ -31,7 +31,7 @@ class TrainConfig(BaseModel):
     collective_timeout_s: int = Field(1800, ge=10)
     """A collective (all-reduce, barrier) that waits longer than this fails instead of hanging, seconds."""
     data_tasks_per_worker: int = Field(2, ge=1)
-    """Ray Data tasks loading and preprocessing frames at once for each training worker, count."""
+    """Ray Data actors loading and preprocessing frames for each training worker (SFT), count."""
     data_cpus_per_task: float = Field(1.0, gt=0)
     """CPUs Ray reserves for each of those data tasks, count (fractions allowed)."""
     prefetch_batches: int = Field(2, ge=0)
