@@ -1,17 +1,9 @@
 """python -m jobs.grpo --config FILE [key=value ...]: GRPO from run_dir/sft/final into run_dir/grpo."""
 
-import sys
-
-from pipelines.config import job_config
+from pipelines.config import job_config, run_job
 
 if __name__ == "__main__":
     cfg = job_config("grpo")
-    from pipelines.grpo.stage import GRPOSetupError, run
-    from pipelines.prompting import RecordError
-    from pipelines.sft.data import DataError
+    from pipelines.grpo.stage import run
 
-    try:
-        run(cfg)
-    except (DataError, GRPOSetupError, RecordError) as e:
-        print(f"jobs.grpo: {e}", file=sys.stderr)
-        raise SystemExit(1) from None
+    run_job("grpo", run, cfg)

@@ -29,7 +29,7 @@ from pipelines import checkpointing, rl_math
 from pipelines.config import RunConfig
 from pipelines.grpo.rollout import PromptBatch, Rollouts, Sampling
 from pipelines.grpo.scoring import Scores
-from pipelines.sft.data import DataPlan
+from pipelines.train_data import DataPlan
 
 STAGE = "grpo"
 PHASES = ("data", "generate", "reward", "logprobs", "update")  # timing/<phase>, seconds per step

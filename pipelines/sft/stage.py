@@ -20,7 +20,7 @@ from data_gen.errors import InputError
 from pipelines import checkpointing
 from pipelines.config import RunConfig
 from pipelines.run_meta import is_complete, read_meta, write_meta
-from pipelines.sft.data import DataPlan, check_frames, read_split
+from pipelines.train_data import DataPlan, check_frames, read_split
 
 STAGE = "sft"
 # Settings that may change between a stop and its resume without changing the trajectory.

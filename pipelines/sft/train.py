@@ -21,8 +21,9 @@ from typing import Any
 
 from pipelines import checkpointing
 from pipelines.config import RunConfig
-from pipelines.sft.data import DataPlan, micro_batches, rank_dataset_name, start_early
+from pipelines.sft.data import micro_batches, rank_dataset_name, start_early
 from pipelines.sft.samples import IGNORE, collate
+from pipelines.train_data import DataPlan
 
 STAGE = "sft"
 
