@@ -45,23 +45,23 @@ STAGES = [
 ]
 
 
-def run_pipeline(cfg: RunConfig, log=print) -> bool:
+def run_pipeline(cfg: RunConfig, log=print, stages: list[Stage] = STAGES) -> bool:
     """Run every stage in order; False when a stage stopped early (run again to go on)."""
     started = time.monotonic()
     log(f"[pipeline] run_dir = {cfg.run_path}")
-    for stage in STAGES:
+    for stage in stages:
         if importlib.import_module(stage.module).run(cfg) is None:
             log(f"[pipeline] stopped after {stage.name} (stop_at_step); run the same command again to go on")
             return False
     log(f"[pipeline] done in {time.monotonic() - started:.0f} s; outputs under {cfg.run_path}")
-    for line in summary(cfg):
+    for line in summary(cfg, stages):
         log(line)
     return True
 
 
-def summary(cfg: RunConfig) -> list[str]:
+def summary(cfg: RunConfig, stages: list[Stage] = STAGES) -> list[str]:
     """Where each stage's outputs are, how to see the W&B runs, and the evaluation table."""
-    lines = [f"  {stage.name:<14} {_where(cfg, stage)}" for stage in STAGES]
+    lines = [f"  {stage.name:<14} {_where(cfg, stage)}" for stage in stages]
     wandb_dir = cfg.run_path / "wandb"
     if any(wandb_dir.glob("offline-run-*")):
         lines.append(f"  {'W&B':<14} {wandb_dir} (offline; upload: wandb sync {wandb_dir}/offline-run-*)")
