@@ -7,7 +7,7 @@
 import argparse
 import sys
 
-from pipelines.config import job_config
+from pipelines.config import job_config, run_job
 
 
 def main(argv: list[str]) -> None:
@@ -17,7 +17,7 @@ def main(argv: list[str]) -> None:
         cfg = job_config("synth_scans", argv)
         from pipelines.scans import run
 
-        run(cfg)
+        run_job("synth_scans", run, cfg)
         return
     p = argparse.ArgumentParser(prog="python -m jobs.synth_scans", description=__doc__.splitlines()[1])
     p.add_argument("--out", required=True, help="writes OUT/scans/scene0000_00, scene0001_00, ...")

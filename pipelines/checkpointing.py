@@ -57,6 +57,12 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def checkpoint_due(step: int, *, save_steps: int, stop_step: int, total_steps: int) -> bool:
+    """After optimizer step `step`: every `save_steps` (0 = never), and at an early stop
+    (stop_at_step) so that running the job again resumes there."""
+    return (save_steps > 0 and step % save_steps == 0) or step == stop_step < total_steps
+
+
 def save(engine, *, step: int, trainer_state: dict, metrics: dict) -> None:
     """Collective (every rank calls it at the same step): write this rank's part of checkpoint
     `step_<step>` and report it, with `metrics`, through `ray.train.report`."""
@@ -71,7 +77,9 @@ def save(engine, *, step: int, trainer_state: dict, metrics: dict) -> None:
         if rank == 0:
             (Path(tmp) / STATE_FILE).write_text(json.dumps({**trainer_state, "step": step}, indent=2) + "\n")
         ray.train.report(
-            metrics, checkpoint=ray.train.Checkpoint.from_directory(tmp), checkpoint_dir_name=checkpoint_name(step)
+            metrics,
+            checkpoint=ray.train.Checkpoint.from_directory(tmp),
+            checkpoint_dir_name=checkpoint_name(step),
         )
 
 

@@ -2,30 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 
 from pipelines.config import RunConfig
-from pipelines.run_meta import is_complete, write_meta
+from pipelines.run_meta import files_fingerprint, is_complete, write_meta
 
 STAGE = "build_dataset"
 
 
-def _scans_fingerprint(scans: Path) -> str:
-    """Cheap change detector for the stage skip (names, sizes, mtimes). Per-scene caching
-    inside the build uses real content hashes, so a re-run after a change is still cheap."""
-    h = hashlib.sha256()
-    if scans.is_dir():
-        for p in sorted(scans.rglob("*")):
-            if p.is_file():
-                st = p.stat()
-                h.update(f"{p.relative_to(scans)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
-    return h.hexdigest()[:16]
-
-
 def dataset_hash(cfg: RunConfig) -> str:
-    return cfg.section_hash("seed", "data.qa", "data.build") + _scans_fingerprint(cfg.scans_path())
+    return cfg.section_hash("seed", "data.qa", "data.build") + files_fingerprint(cfg.scans_path())
 
 
 def run(cfg: RunConfig, log=print) -> Path:
@@ -41,7 +27,7 @@ def run(cfg: RunConfig, log=print) -> Path:
     if not list_scenes(cfg.scans_path()):  # a missing or empty folder fails before Ray starts
         raise DatasetBuildError(f"{cfg.scans_path()}: no scene folders")
     ensure_ray()
-    build_dataset(
+    card = build_dataset(
         cfg.scans_path(),
         out,
         cfg.run_path / "cache" / "dataset",
@@ -50,17 +36,16 @@ def run(cfg: RunConfig, log=print) -> Path:
         cfg.seed,
         log=log,
     )
-    log_dataset_to_wandb(cfg, out)
+    log_dataset_to_wandb(cfg, out, card)
     write_meta(out, STAGE, key, cfg.model_dump(mode="json"), {"scans": str(cfg.scans_path())})
     return out
 
 
-def log_dataset_to_wandb(cfg: RunConfig, out: Path) -> None:
+def log_dataset_to_wandb(cfg: RunConfig, out: Path, card: dict) -> None:
     """The build's W&B run: counts per split and question type in the summary, and the dataset
     (card, README, stats plot, rejects, shards) as a `dataset` artifact of file references."""
     from pipelines.wandb_run import artifact_name, log_reference_artifact, start_run
 
-    card = json.loads((out / "dataset_card.json").read_text())
     run = start_run(cfg.run_path, STAGE, cfg.model_dump(mode="json"))
     try:
         summary = {f"dataset/{split}/rows": c["total"] for split, c in card["counts"].items()}

@@ -28,12 +28,6 @@ def world_rank() -> int:
     return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
 
 
-def print0(*args, **kwargs) -> None:
-    """print on rank 0 only."""
-    if world_rank() == 0:
-        print(*args, **kwargs, flush=True)
-
-
 def truncate_jsonl(path: Path, last_step: int) -> None:
     """Drop lines whose `step` is past last_step (they belong to work a resume redoes)."""
     if not path.exists():

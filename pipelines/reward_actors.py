@@ -141,15 +141,12 @@ class RewardPool:
         return all(slot.ping is None for slot in self._slots)
 
     def stats(self) -> dict[str, int]:
-        """Cumulative counters since construction or `reset_stats`, for logging as reward/*:
+        """Cumulative counters since construction, for logging as reward/*:
         items, batches (scored), timeouts (batches past timeout_s), startup_timeouts,
         actor_deaths, task_errors (score_batch raised), retries (batches sent again),
         failed_batches/failed_items (scored 0 after max_retries), item_errors (an item raised,
         e.g. a bad problem_type; it scores 0), unparseable (no answer found), actors_started."""
         return dict(self._stats)
-
-    def reset_stats(self) -> None:
-        self._stats = dict.fromkeys(_COUNTERS, 0)
 
     def close(self) -> None:
         for i in range(len(self._slots)):

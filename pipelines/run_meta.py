@@ -3,6 +3,7 @@ inputs) written last, so "meta.json with the same hash" means "finished with the
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -24,11 +25,35 @@ def code_version() -> str:
         return "unknown"
 
 
-def write_json_atomic(path: Path, payload: Any) -> None:
-    """Write JSON under a temporary name, then rename: readers never see half a file."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+def tmp_name(path: Path) -> Path:
+    """Where to write `path` before renaming it into place (hidden, unique per process)."""
+    return path.with_name(f".{path.name}.tmp{os.getpid()}")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write text under a temporary name, then rename: readers never see half a file."""
+    tmp = tmp_name(path)
+    tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def write_json_atomic(path: Path, payload: Any) -> None:
+    write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
+
+
+def files_fingerprint(path: Path) -> str:
+    """Names, sizes and mtimes of the files under a folder, or of one file: a cheap change detector
+    for stage skips (the dataset build's own cache hashes contents)."""
+    h = hashlib.sha256()
+    if path.is_file():
+        st = path.stat()
+        h.update(f"{path.name}:{st.st_size}:{st.st_mtime_ns}".encode())
+    elif path.is_dir():
+        for p in sorted(path.rglob("*")):
+            if p.is_file():
+                st = p.stat()
+                h.update(f"{p.relative_to(path)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
 
 
 def write_meta(folder: Path, stage: str, config_hash: str, config: dict, inputs: dict[str, str]) -> None:

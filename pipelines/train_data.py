@@ -84,10 +84,11 @@ def read_split(dataset_dir: Path, split: str) -> pa.Table:
 
 
 def check_frames(
-    table: pa.Table, scans_root: Path, *, sampling: str, num_frames: int, skip: bool
+    table: pa.Table, scans_root: Path, *, sampling: str, num_frames: int, skip: bool, skip_option: str | None = None
 ) -> tuple[pa.Table, list[str]]:
     """(records whose frames exist, ids of the skipped ones). With skip=False a record with
-    missing frames raises DataError listing the first few, before any training starts."""
+    missing frames raises DataError listing the first few, before any training starts; the
+    message suggests the caller's `skip_option` (e.g. `sft.skip_bad_records`) when it has one."""
     cols = {c: table[c].to_pylist() for c in ("id", "video", "frame_indices", "uniform_indices")}
     records = [{k: v[i] for k, v in cols.items()} for i in range(table.num_rows)]
     wanted = [prompting.frame_ids(r, sampling=sampling, num_frames=num_frames) for r in records]
@@ -105,10 +106,8 @@ def check_frames(
             keep.append(i)
     if bad and not skip:
         listing = "\n".join(f"  {rid}: {why}" for rid, why in bad[:5])
-        raise DataError(
-            f"{len(bad)} of {table.num_rows} records have missing frames (set sft.skip_bad_records=true "
-            f"to skip them):\n{listing}"
-        )
+        hint = f" (set {skip_option}=true to skip them)" if skip_option else ""
+        raise DataError(f"{len(bad)} of {table.num_rows} records have missing frames{hint}:\n{listing}")
     kept = table.take(pa.array(keep, type=pa.int64()))
     if kept.num_rows == 0:
         raise DataError(f"no record has all its frames under {scans_root}")

@@ -14,10 +14,10 @@ import os
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from data_gen.scene_cache import write_table_atomic
 from pipelines.evaluate.aggregate import PAPER_TABLE, TASK_LABELS, TASKS, task_of
-from pipelines.run_meta import write_json_atomic
+from pipelines.run_meta import tmp_name, write_json_atomic, write_text_atomic
 
 PREDICTION_SCHEMA = pa.schema(
     [
@@ -35,10 +35,6 @@ PREDICTION_SCHEMA = pa.schema(
 OURS = "ours"
 
 
-def _tmp(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp{os.getpid()}")
-
-
 def write_report(out: Path, result: dict, predictions: list[dict], info: dict) -> dict[str, Path]:
     """Write the four files into `out`; `result` is `aggregate()`'s, `info` says what was
     evaluated (model, source, ...). Returns the paths by name."""
@@ -46,10 +42,7 @@ def write_report(out: Path, result: dict, predictions: list[dict], info: dict) -
     paths = {name: out / name for name in ("report.json", "report.md", "per_task.png", "predictions.parquet")}
     write_predictions(paths["predictions.parquet"], predictions)
     plot_per_task(paths["per_task.png"], result)
-    text = markdown_report(result, info)
-    tmp = _tmp(paths["report.md"])
-    tmp.write_text(text)
-    os.replace(tmp, paths["report.md"])
+    write_text_atomic(paths["report.md"], markdown_report(result, info))
     write_json_atomic(paths["report.json"], {**info, **result, "paper": PAPER_TABLE, "units": "percent"})
     return paths
 
@@ -57,9 +50,7 @@ def write_report(out: Path, result: dict, predictions: list[dict], info: dict) -
 def write_predictions(path: Path, predictions: list[dict]) -> None:
     table = pa.Table.from_pylist([{k: p.get(k) for k in PREDICTION_SCHEMA.names} for p in predictions],
                                  schema=PREDICTION_SCHEMA)  # fmt: skip
-    tmp = _tmp(path)
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+    write_table_atomic(table, path)
 
 
 def _cell(value: float | None) -> str:
@@ -170,7 +161,7 @@ def plot_per_task(path: Path, result: dict) -> None:
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # outside: never over a bar
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    tmp = _tmp(path)
+    tmp = tmp_name(path)
     fig.savefig(tmp, format="png", dpi=80, metadata={"Software": None})
     plt.close(fig)
     os.replace(tmp, path)

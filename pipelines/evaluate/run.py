@@ -16,7 +16,7 @@ from pathlib import Path
 from pipelines.config import RunConfig
 from pipelines.evaluate.aggregate import aggregate
 from pipelines.evaluate.inputs import EvalInputError, load_items
-from pipelines.run_meta import code_version, is_complete, read_meta, write_meta
+from pipelines.run_meta import code_version, files_fingerprint, is_complete, read_meta, write_meta
 
 STAGE = "evaluate"
 
@@ -50,28 +50,13 @@ def model_source(cfg: RunConfig) -> ModelSource:
     return ModelSource(cfg.model.preset, path, label, path, bool(think), cfg.model.spatial_weights)
 
 
-def _files_fingerprint(folder: Path) -> str:
-    """Names, sizes and mtimes of the files under `folder`, or of the file itself (cheap change
-    detector)."""
-    h = hashlib.sha256()
-    if folder.is_file():
-        st = folder.stat()
-        h.update(f"{folder.name}:{st.st_size}:{st.st_mtime_ns}".encode())
-    elif folder.is_dir():
-        for p in sorted(folder.rglob("*")):
-            if p.is_file():
-                st = p.stat()
-                h.update(f"{p.relative_to(folder)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
-    return h.hexdigest()[:16]
-
-
 def eval_hash(cfg: RunConfig, src: ModelSource) -> str:
     """Same settings, same model files, same questions -> same hash (the stage is then skipped)."""
-    model = _files_fingerprint(Path(src.weights_dir)) if src.weights_dir else "random-init"
+    model = files_fingerprint(Path(src.weights_dir)) if src.weights_dir else "random-init"
     if cfg.eval.source == "vsibench":
         file = Path(cfg.eval.vsibench_file).expanduser().resolve()
         videos = Path(cfg.eval.videos_dir).expanduser().resolve() if cfg.eval.videos_dir else file.parent
-        inputs = _files_fingerprint(file) + _files_fingerprint(videos)
+        inputs = files_fingerprint(file) + files_fingerprint(videos)
     else:
         inputs = (read_meta(cfg.run_path / "dataset") or {}).get("config_hash", "none")
     parts = [cfg.section_hash("seed", "eval", "model"), src.preset_or_path, src.think, model, inputs]

@@ -134,10 +134,6 @@ class Rollouts:
         """Completions that ended without eos (hit max_new_tokens), `[N]` bool."""
         return ~(self.completion_ids == eos_token_id).any(dim=1)
 
-    def rollout_video_embeds(self, start: int, stop: int, spatial_merge: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
-        """Video rows and grids of rollouts [start, stop): each rollout reuses its prompt's rows."""
-        return expand_rows(self.video_embeds, self.video_grid_thw, self.group_size, start, stop, spatial_merge)
-
 
 def expand_rows(
     video_embeds: torch.Tensor, video_grid_thw: torch.Tensor, group_size: int, start: int, stop: int,
@@ -167,13 +163,9 @@ def encode_prompts(model, batch: PromptBatch) -> torch.Tensor:
 
 
 @torch.no_grad()
-def generate(model, batch: PromptBatch, sampling: Sampling, video_embeds: torch.Tensor | None = None) -> Rollouts:
-    """Sample G completions per prompt from `model`, the video encoded once per prompt.
-
-    `video_embeds` may be passed when the caller already encoded the batch.
-    """
-    if video_embeds is None:
-        video_embeds = encode_prompts(model, batch)  # [B tokens, H]
+def generate(model, batch: PromptBatch, sampling: Sampling) -> Rollouts:
+    """Sample G completions per prompt from `model`, the video encoded once per prompt."""
+    video_embeds = encode_prompts(model, batch)  # [B tokens, H]
     x = batch.inputs
     gen_config = GenerationConfig(
         do_sample=True,

@@ -56,18 +56,22 @@ def start_point(cfg: RunConfig) -> dict:
     return {"dir": str(folder), "meta": str(meta.get("config_hash", ""))}
 
 
+def trajectory_settings(cfg: RunConfig) -> list:
+    """The settings that decide the trained weights; logging, checkpoint cadence, W&B and cluster
+    limits are left out, so changing them neither redoes a finished stage nor refuses a resume."""
+    grpo = {k: v for k, v in cfg.grpo.model_dump(mode="json").items() if k not in _RESUME_FREE}
+    return [cfg.seed, cfg.model.model_dump(mode="json"), grpo, cfg.train.num_workers, cfg.train.zero_stage]
+
+
 def stage_hash(cfg: RunConfig) -> str:
     dataset = read_meta(cfg.run_path / "dataset") or {}
-    start = start_point(cfg)
-    payload = cfg.section_hash("seed", "model", "train", "grpo") + str(dataset.get("config_hash", ""))
-    return payload + hashlib.sha256(f"{start['dir']}:{start['meta']}".encode()).hexdigest()[:8]
+    payload = [*trajectory_settings(cfg), dataset.get("config_hash", ""), start_point(cfg)]
+    return hashlib.sha256(repr(payload).encode()).hexdigest()[:16]
 
 
 def resume_key(cfg: RunConfig, records: pa.Table, start: dict) -> str:
     """What a checkpoint must have been trained with to be resumed by this config."""
-    grpo = {k: v for k, v in cfg.grpo.model_dump(mode="json").items() if k not in _RESUME_FREE}
-    payload = [cfg.seed, cfg.model.model_dump(mode="json"), grpo, cfg.train.num_workers, cfg.train.zero_stage,
-               start, records["id"].to_pylist()]  # fmt: skip
+    payload = [*trajectory_settings(cfg), start, records["id"].to_pylist()]
     return hashlib.sha256(repr(payload).encode()).hexdigest()[:16]
 
 

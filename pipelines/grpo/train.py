@@ -155,7 +155,9 @@ def load_policy(cfg: RunConfig, start: dict):
     if start["dir"]:
         return modeling.load(start["dir"], dtype=cfg.model.dtype)
     m = cfg.model
-    return modeling.load(m.preset, path=m.path, spatial_weights=m.spatial_weights, dtype=m.dtype, seed=cfg.seed)
+    return modeling.load(
+        m.preset, path=m.path, spatial_weights=m.spatial_weights, dtype=m.dtype, seed=cfg.seed
+    )
 
 
 def load_reference(cfg: RunConfig, start: dict):
@@ -311,9 +313,11 @@ def log_metrics(job: Job, batch: PromptBatch, scores: Scores, stats: dict, timer
     from pipelines.grpo.scoring import merge_columns, reward_metrics
 
     grpo = job.cfg.grpo
+    if job.step % grpo.log_every:  # every rank knows the step: all skip the gather together
+        return
     timing = {**timer.seconds, "step": timer.total()}
     parts = _gather({"columns": scores.columns(), "stats": stats, "timing": timing}, job.world)
-    if job.rank != 0 or job.step % grpo.log_every:
+    if job.rank != 0:
         return
     columns = merge_columns([p["columns"] for p in parts])
     metrics = reward_metrics(columns, grpo.num_generations)
@@ -359,17 +363,28 @@ def log_samples(job: Job, batch: PromptBatch, scores: Scores) -> None:
 
 
 def maybe_checkpoint(job: Job) -> None:
-    save_steps = job.cfg.grpo.save_steps
-    if (save_steps and job.step % save_steps == 0) or job.step == job.stop_step < job.plan.total_steps:
+    due = checkpointing.checkpoint_due(
+        job.step,
+        save_steps=job.cfg.grpo.save_steps,
+        stop_step=job.stop_step,
+        total_steps=job.plan.total_steps,
+    )
+    if due:
         state = {**job.trainer_state, "prompts_seen": job.step * job.plan.global_batch,
                  "epoch": job.plan.epoch_of_step(job.step)}  # fmt: skip
         checkpointing.save(job.engine, step=job.step, trainer_state=state, metrics={"step": job.step})
 
 
 def maybe_inject_failure(job: Job) -> None:
-    """grpo.fail_at_step: rank 0 dies once, right after that step (and its checkpoint, if any)."""
-    if job.step == job.cfg.grpo.fail_at_step and job.first_step < job.step and job.rank == 0:
-        raise RuntimeError(f"grpo.fail_at_step={job.step}: injected worker failure")
+    from pipelines.ray_trainer import inject_failure
+
+    inject_failure(
+        "grpo.fail_at_step",
+        job.cfg.grpo.fail_at_step,
+        step=job.step,
+        first_step=job.first_step,
+        rank=job.rank,
+    )
 
 
 def finish(job: Job) -> None:

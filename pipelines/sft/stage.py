@@ -40,16 +40,22 @@ class Prepared:
     start_step: int
 
 
+def trajectory_settings(cfg: RunConfig) -> list:
+    """The settings that decide the trained weights; logging, checkpoint cadence, W&B and cluster
+    limits are left out, so changing them neither redoes a finished stage nor refuses a resume."""
+    sft = {k: v for k, v in cfg.sft.model_dump(mode="json").items() if k not in _RESUME_FREE}
+    return [cfg.seed, cfg.model.model_dump(mode="json"), sft, cfg.train.num_workers, cfg.train.zero_stage]
+
+
 def stage_hash(cfg: RunConfig) -> str:
     dataset = read_meta(cfg.run_path / "dataset") or {}
-    return cfg.section_hash("seed", "model", "train", "sft") + str(dataset.get("config_hash", ""))
+    payload = [*trajectory_settings(cfg), dataset.get("config_hash", "")]
+    return hashlib.sha256(repr(payload).encode()).hexdigest()[:16]
 
 
 def resume_key(cfg: RunConfig, records: pa.Table) -> str:
     """What a checkpoint must have been trained with to be resumed by this config."""
-    sft = {k: v for k, v in cfg.sft.model_dump(mode="json").items() if k not in _RESUME_FREE}
-    payload = [cfg.seed, cfg.model.model_dump(mode="json"), sft, cfg.train.num_workers, cfg.train.zero_stage,
-               records["id"].to_pylist()]  # fmt: skip
+    payload = [*trajectory_settings(cfg), records["id"].to_pylist()]
     return hashlib.sha256(repr(payload).encode()).hexdigest()[:16]
 
 
@@ -93,6 +99,7 @@ def prepare(cfg: RunConfig, log=print) -> Prepared:
         sampling=sft.frame_sampling,
         num_frames=sft.num_frames,
         skip=sft.skip_bad_records,
+        skip_option="sft.skip_bad_records",
     )
     if skipped:
         log(f"[{STAGE}] skipped {len(skipped)} records with missing frames (sft.skip_bad_records)")

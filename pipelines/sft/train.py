@@ -219,20 +219,21 @@ def log_step(job: Job, stats: dict, *, data_s: float, step_s: float) -> None:
 
 
 def maybe_checkpoint(job: Job) -> None:
-    """Every sft.save_steps, and when stopping early (sft.stop_at_step) so a re-run resumes there."""
-    save_steps = job.cfg.sft.save_steps
-    periodic = save_steps > 0 and job.step % save_steps == 0
-    stopping_early = job.step == job.stop_step and job.stop_step < job.plan.total_steps
-    if periodic or stopping_early:
+    due = checkpointing.checkpoint_due(
+        job.step, save_steps=job.cfg.sft.save_steps, stop_step=job.stop_step, total_steps=job.plan.total_steps
+    )
+    if due:
         state = {**job.trainer_state, "samples_seen": job.step * job.plan.global_batch,
                  "epoch": job.plan.epoch_of_step(job.step)}  # fmt: skip
         checkpointing.save(job.engine, step=job.step, trainer_state=state, metrics={"step": job.step})
 
 
 def maybe_inject_failure(job: Job) -> None:
-    """sft.fail_at_step: rank 0 dies once, right after that step (and its checkpoint, if any)."""
-    if job.step == job.cfg.sft.fail_at_step and job.first_step < job.step and job.rank == 0:
-        raise RuntimeError(f"sft.fail_at_step={job.step}: injected worker failure")
+    from pipelines.ray_trainer import inject_failure
+
+    inject_failure(
+        "sft.fail_at_step", job.cfg.sft.fail_at_step, step=job.step, first_step=job.first_step, rank=job.rank
+    )
 
 
 def finish(job: Job) -> None:
