@@ -18,6 +18,7 @@ from safetensors.torch import load_file
 
 from pipelines.config import build_config
 from pipelines.grpo.stage import GRPOSetupError, run
+from tests.wandb_records import history as wandb_history
 
 pytestmark = pytest.mark.slow
 STEPS = 4
@@ -104,8 +105,9 @@ def test_metrics_and_samples_are_logged(runs):
     samples = rows(one_go, "samples.jsonl")
     assert [s["step"] for s in samples] == [2] * 3 + [4] * 3
     assert set(samples[0]) == {"step", "id", "question", "ground_truth", "completion", "format", "accuracy", "total"}
-    wandb_files = list((one_go / "wandb").rglob("*.wandb"))
-    assert wandb_files and any(b"samples" in f.read_bytes() for f in wandb_files)
+    # The sample tables are history items at the sample steps (the config alone also mentions "samples").
+    tables = [(r["train/step"], r["samples/nrows"]) for r in wandb_history(one_go / "wandb") if "samples/_type" in r]
+    assert tables == [(2, 3), (4, 3)]
 
 
 def test_export_holds_trained_policy_with_frozen_encoders(runs):

@@ -20,6 +20,7 @@ from pipelines.config import build_config
 from pipelines.sft.stage import SFTSetupError, run
 from tests.pipelines.sft.helpers import read_jsonl, run_dir_with_data, tiny_overrides
 from tests.wandb_records import history as wandb_history
+from tests.wandb_records import runs as wandb_runs
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[3]
@@ -131,7 +132,10 @@ def test_zero2_worker_failure_restarts_from_the_checkpoint_exactly(sft_data, tmp
         f"sft.fail_at_step={HALF}",
         "train.max_failures=1",
         "train.keep_checkpoints=1",
+        "train.wandb=true",
     )
+    # The failure did happen: a second attempt started from the checkpoint (its W&B run says where).
+    assert f"failed-sft-from{HALF}" in {r["name"] for r in wandb_runs(failed / "wandb")}
     assert losses(failed) == losses(one_go)
     assert_same_weights(failed, one_go)
     kept = sorted(p.name for p in (failed / "sft" / "checkpoints").glob("step_*"))
