@@ -97,7 +97,9 @@ class SpatialMLLMModel(Qwen2_5_VLModel):
         """Connector outputs per video, `[t*h*w/4, hidden]` each, in Qwen's merged-token order.
 
         spatial_pixel_values: `[sum t*h*w, 3*2*14*14]` frames in [0, 1], patchified exactly like
-        `pixel_values_videos` (see preprocess.py). Videos of equal shape share one VGGT batch.
+        `pixel_values_videos` (see preprocess.py). The encoder runs once per video, whatever the
+        frame shapes: under ZeRO-3 each call gathers its parameters collectively, so every rank must
+        make as many calls as it has videos (the same on all ranks), never one per shape group.
         """
         vision = self.config.vision_config
         tm, sm, patch = vision.temporal_patch_size, vision.spatial_merge_size, vision.patch_size
@@ -108,27 +110,18 @@ class SpatialMLLMModel(Qwen2_5_VLModel):
                 f"{video_grid_thw.tolist()} needs {sum(rows)}"
             )
         dtype = next(self.spatial_encoder.parameters()).dtype
-        frames = [
-            unpatchify(chunk, tuple(grid), patch, sm, tm).to(dtype)  # [S, 3, H, W]
-            for chunk, grid in zip(
-                torch.split(spatial_pixel_values, rows), video_grid_thw.tolist(), strict=True
-            )
-        ]
-        groups: dict[tuple, list[int]] = {}
-        for i, f in enumerate(frames):
-            groups.setdefault(tuple(f.shape), []).append(i)
         # Frozen encoder: skip autograd bookkeeping unless someone unfroze it.
         needs_grad = torch.is_grad_enabled() and any(
             p.requires_grad for p in self.spatial_encoder.parameters()
         )
-        grouped: list[torch.Tensor | None] = [None] * len(frames)
+        grouped = []
         with torch.set_grad_enabled(needs_grad):
-            for (_, _, h, w), idx in groups.items():
-                layers, start = self.spatial_encoder(torch.stack([frames[i] for i in idx]), only_last=True)
-                patches = layers[-1][:, :, start:]  # [B, S, P, 2*dim]: special tokens dropped
-                tokens = group_spatial_tokens(patches, h // patch, w // patch, tm, sm)  # [B*n, 8*2*dim]
-                for i, chunk in zip(idx, tokens.chunk(len(idx)), strict=True):
-                    grouped[i] = chunk
+            for chunk, grid in zip(torch.split(spatial_pixel_values, rows), video_grid_thw.tolist(), strict=True):
+                frames = unpatchify(chunk, tuple(grid), patch, sm, tm).to(dtype)  # [S, 3, H, W]
+                h, w = frames.shape[-2:]
+                layers, start = self.spatial_encoder(frames[None], only_last=True)
+                patches = layers[-1][:, :, start:]  # [1, S, P, 2*dim]: special tokens dropped
+                grouped.append(group_spatial_tokens(patches, h // patch, w // patch, tm, sm))  # [n, 8*2*dim]
         connector_dtype = self.connector.mlp[0].weight.dtype
         return [self.connector(g.to(connector_dtype)) for g in grouped]
 
@@ -284,9 +277,20 @@ class SpatialMLLMForConditionalGeneration(Qwen2_5_VLForConditionalGeneration):
         mm_encoder_outputs: dict | None = None,
         spatial_pixel_values: torch.Tensor | None = None,
         video_embeds: torch.Tensor | None = None,
+        video_repeats: int | None = None,
         **kwargs,
     ):
-        """Qwen2_5_VLForConditionalGeneration.forward plus `spatial_pixel_values` and `video_embeds`."""
+        """Qwen2_5_VLForConditionalGeneration.forward plus `spatial_pixel_values`, `video_embeds` and
+        `video_repeats`: with it, the pixels and `video_grid_thw` are one per video, the videos are
+        encoded once and each video's embeddings fill `video_repeats` consecutive samples (GRPO's
+        G rollouts of a prompt) in one forward, the encoding inside it (ZeRO-3 hooks see one call)."""
+        if video_repeats is not None:
+            if video_embeds is None:
+                video_embeds = self.encode_videos(pixel_values_videos, video_grid_thw, spatial_pixel_values)
+                pixel_values_videos = spatial_pixel_values = None
+            video_embeds, video_grid_thw = expand_video_inputs(
+                video_embeds, video_grid_thw, video_repeats, self.config.vision_config.spatial_merge_size
+            )
         media = self._media_kwargs(
             input_ids,
             video_grid_thw,

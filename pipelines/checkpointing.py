@@ -121,14 +121,22 @@ def latest_state(experiment_dir: Path) -> dict | None:
 
 
 def consolidated_state_dict(engine) -> dict | None:
-    """Collective: the full weights on rank 0 (ZeRO-3 shards gathered), None on other ranks."""
+    """Collective: the full weights on rank 0 (CPU copies), None on other ranks. Under ZeRO-3 the
+    shards are gathered with DeepSpeed's public `GatheredParameters` (all at once, as generation
+    does every step, so it needs no more GPU memory than training already uses)."""
+    import contextlib
+
     import torch.distributed as dist
 
+    gathered = contextlib.nullcontext()
     if engine.zero_optimization_partition_weights():
-        return engine._zero3_consolidated_16bit_state_dict()
-    if dist.get_rank() != 0:
-        return None
-    return {k: v.detach().cpu() for k, v in engine.module.state_dict().items()}
+        import deepspeed
+
+        gathered = deepspeed.zero.GatheredParameters(list(engine.module.parameters()))
+    with gathered:
+        if dist.get_rank() != 0:
+            return None
+        return {k: v.detach().cpu().clone() for k, v in engine.module.state_dict().items()}
 
 
 def export_pretrained(engine, processor, out_dir: Path) -> None:

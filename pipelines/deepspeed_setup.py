@@ -8,6 +8,7 @@ gloo group Ray Train already set up.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 
@@ -95,3 +96,32 @@ def initialize(
         model=model, optimizer=optimizer, lr_scheduler=scheduler, config=ds_config
     )
     return engine
+
+
+@contextlib.contextmanager
+def unwrapped_for_generation(engine):
+    """The engine's module with whole parameters and no ZeRO-3 hooks, for `generate`.
+
+    Under ZeRO-3 every module call gathers its parameters collectively. Ranks that sample
+    completions of different lengths make different numbers of decoding forwards, so with the
+    hooks on they would issue unequal collectives and hang (and a gathered parameter is
+    re-partitioned after each module call, so gathering once up front does not stop it). As TRL's
+    `unwrap_model_for_generation` does, gather every parameter once (one collective, the same on
+    all ranks), take DeepSpeed's module hooks off for the call, and put them back before the
+    parameters are partitioned again. ZeRO-1/2 keep whole parameters: the module as it is."""
+    if not engine.zero_optimization_partition_weights():
+        yield engine.module
+        return
+    import deepspeed
+
+    offload = engine.optimizer.parameter_offload
+    with deepspeed.zero.GatheredParameters(list(engine.module.parameters())):
+        for param in engine.module.parameters():
+            param.ds_active_sub_modules.clear()
+        for hook in offload.forward_hooks + offload.backward_hooks:
+            hook.remove()
+        offload.forward_hooks, offload.backward_hooks = [], []
+        try:
+            yield engine.module
+        finally:
+            offload._register_deepspeed_module(offload.module)  # the hooks back, trace re-recorded

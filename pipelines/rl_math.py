@@ -24,14 +24,30 @@ LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "dapo")
 ADV_EPS = 1e-4
 
 
+def kept_rollouts(valid: torch.Tensor, group_size: int) -> torch.Tensor:
+    """`[N]` bool: rollouts whose reward was computed (`valid` `[N]`) in a group with at least 2
+    such rollouts; a smaller group has no baseline to compare with and leaves the step."""
+    grouped = valid.bool().view(-1, group_size)  # [N/G, G]
+    return (grouped & (grouped.sum(dim=1, keepdim=True) >= 2)).reshape(-1)
+
+
 def group_advantages(
-    rewards: torch.Tensor, group_size: int, scale: Literal["group", "batch", "none"] = "group"
+    rewards: torch.Tensor,
+    group_size: int,
+    scale: Literal["group", "batch", "none"] = "group",
+    *,
+    valid: torch.Tensor | None = None,
+    batch_std: float | torch.Tensor | None = None,
 ) -> torch.Tensor:
     """(r - group mean) / (std + 1e-4) for rewards `[N]` ordered group by group; returns `[N]`.
 
-    scale: "group" = the group's std, "batch" = the std of all N rewards, "none" = no division.
+    scale: "group" = the group's std, "batch" = the std of all N rewards (or `batch_std`, the
+    whole global batch's, when the caller computed it across ranks), "none" = no division.
     std is unbiased (torch's default); a group or batch of one has std 0 (torch says nan), so its
     advantage is 0. All-equal rewards give advantage 0, never nan.
+
+    valid `[N]` bool: rewards that could be computed. Means and stds use only those; a rollout
+    outside `kept_rollouts(valid, G)` gets advantage 0 (and should be masked out of the loss).
     """
     if rewards.dim() != 1 or group_size < 1 or rewards.numel() % group_size:
         raise ValueError(
@@ -40,16 +56,24 @@ def group_advantages(
     if scale not in ("group", "batch", "none"):
         raise ValueError(f"scale must be group, batch or none, got {scale!r}")
     rewards = rewards.float()
-    grouped = rewards.view(-1, group_size)  # [N/G, G]
-    advantages = (grouped - grouped.mean(dim=1, keepdim=True)).reshape(-1)  # [N]
-    if scale == "none":
-        return advantages
+    if valid is None:
+        valid = torch.ones_like(rewards, dtype=torch.bool)
+    keep = kept_rollouts(valid, group_size) if group_size > 1 else valid.bool()  # [N]
+    w = valid.float().view(-1, group_size)  # [N/G, G]
+    grouped = rewards.masked_fill(~valid.bool(), 0.0).view(-1, group_size)  # [N/G, G]
+    count = w.sum(dim=1, keepdim=True)  # [N/G, 1]
+    mean = grouped.sum(dim=1, keepdim=True) / count.clamp(min=1)  # [N/G, 1]
+    centred = (grouped - mean) * w  # [N/G, G], 0 where invalid
+    advantages = centred.reshape(-1)  # [N]
     if scale == "group":
-        std = grouped.std(dim=1) if group_size > 1 else torch.zeros(grouped.shape[0], device=rewards.device)
-        std = std.repeat_interleave(group_size)  # [N]
-    else:
-        std = rewards.std() if rewards.numel() > 1 else rewards.new_zeros(())
-    return advantages / (std + ADV_EPS)
+        std = (centred.pow(2).sum(dim=1) / (count.squeeze(1) - 1).clamp(min=1)).sqrt()  # [N/G]
+        advantages = advantages / (std.repeat_interleave(group_size) + ADV_EPS)
+    elif scale == "batch":
+        if batch_std is None:
+            r = rewards[valid.bool()]
+            batch_std = r.std() if r.numel() > 1 else rewards.new_zeros(())
+        advantages = advantages / (torch.as_tensor(batch_std, dtype=rewards.dtype) + ADV_EPS)
+    return torch.where(keep, advantages, torch.zeros_like(advantages))
 
 
 def policy_loss(
@@ -72,9 +96,10 @@ def policy_loss(
     logp, old_logp, ref_logp, mask: `[N, T]`; advantages: `[N]`. old_logp None = logp.detach().
     Per token: `-min(ratio * A, clip(ratio, 1 - epsilon, 1 + epsilon_high) * A) + beta * k3`,
     ratio = exp(logp - old_logp), k3 = exp(ref - logp) - (ref - logp) - 1. Reduction:
-    - grpo: mean over each sequence's active tokens, then over the N sequences;
+    - grpo: mean over each sequence's active tokens, then over the sequences;
     - bnpo: mean over all active tokens of this batch;
-    - dr_grpo: sum / (N * max_completion_length) (required);
+    - dr_grpo: sum / (sequences * max_completion_length) (required);
+    (a sequence whose mask is all 0, e.g. one whose reward failed, is not counted: as if absent)
     - dapo: sum / (num_items_in_batch / num_processes), where `num_items_in_batch` is the number
       of active tokens of the whole global batch (every process and accumulation micro-batch of
       one optimizer step); data-parallel training averages gradients over `num_processes`, which
@@ -117,12 +142,13 @@ def policy_loss(
             per_token = per_token + beta * kl
 
     masked = per_token * mask  # [N, T]
+    sequences = (mask.sum(-1) > 0).sum().clamp(min=1)  # rows taking part
     if loss_type == "grpo":
-        loss = (masked.sum(-1) / mask.sum(-1).clamp(min=1.0)).mean()
+        loss = (masked.sum(-1) / mask.sum(-1).clamp(min=1.0)).sum() / sequences
     elif loss_type == "bnpo":
         loss = masked.sum() / mask.sum().clamp(min=1.0)
     elif loss_type == "dr_grpo":
-        loss = masked.sum() / (logp.shape[0] * max_completion_length)
+        loss = masked.sum() / (sequences * max_completion_length)
     else:  # dapo
         total = (
             mask.sum()

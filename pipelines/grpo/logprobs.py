@@ -1,10 +1,17 @@
-"""Per-token log-probs (and entropy) of completion tokens, given prompt + completion and the
-prompts' precomputed `video_embeds`: one forward per chunk of rollouts, no encoder call.
+"""Per-token log-probs (and entropy) of completion tokens, given prompt + completion.
 
     logp, entropy = rollout_logprobs(model, rollouts, temperature=1.0, batch_size=16)   # [N, T] each
+    logp, entropy = forward_logprobs(engine, ids, mask, completion_ids, completion_mask,
+                                     temperature=1.0, video_embeds=..., video_grid_thw=...)
 
 Logits are divided by the sampling temperature and the suppressed media tokens are masked, so
 log-probs are those of the distribution the completions were sampled from (as TRL does).
+
+Memory: `selective_logprobs` never holds fp32 logits over the whole vocabulary for the whole
+batch. It works through `CHUNK_ELEMENTS`-sized slices of positions in fp32, saves only the
+logits the model already returned (its dtype) and one log-normaliser per position, and in
+backward recomputes each slice's softmax. A naive `log_softmax(logits.float())` keeps two fp32
+copies of `[n, T, V]` alive until backward (see bench/bench_logprob_memory.py).
 """
 
 from __future__ import annotations
@@ -13,59 +20,107 @@ import torch
 
 from pipelines.grpo.rollout import Rollouts, expand_rows
 
+CHUNK_ELEMENTS = 1 << 24  # fp32 elements per slice: 64 MiB, ~110 positions of a 152k vocabulary
 
-def token_logprobs(
-    logits: torch.Tensor, targets: torch.Tensor, suppress_token_ids: tuple[int, ...] = (), with_entropy: bool = False
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """log p(target) per position from `[n, T, V]` logits (already temperature-scaled) and `[n, T]`
-    targets; entropy `[n, T]` (no grad) when asked.
 
-    log p = logit(target) - logsumexp(logits), so no `[n, T, V]` log-softmax is kept for
-    backward; the entropy is computed one row at a time."""
-    logits = logits.float()
-    if suppress_token_ids:
-        logits = logits.index_fill(-1, torch.tensor(suppress_token_ids, device=logits.device), float("-inf"))
-    lse = torch.logsumexp(logits, dim=-1)  # [n, T]
-    logp = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - lse  # [n, T]
-    entropy = None
-    if with_entropy:
-        with torch.no_grad():
-            rows = []
-            for row, row_lse in zip(logits.detach(), lse.detach(), strict=True):  # [T, V], [T]
-                p = torch.softmax(row, dim=-1)
-                rows.append(row_lse - (p * row.nan_to_num(neginf=0.0)).sum(-1))  # H = lse - E[logit]
-            entropy = torch.stack(rows)  # [n, T]
-    return logp, entropy
+def _slices(positions: int, vocab: int):
+    """slice objects over `positions` rows, each at most CHUNK_ELEMENTS / vocab rows."""
+    step = max(1, CHUNK_ELEMENTS // vocab)
+    return [slice(s, min(s + step, positions)) for s in range(0, positions, step)]
+
+
+def _scaled(logits: torch.Tensor, temperature: float, suppress: torch.Tensor | None) -> torch.Tensor:
+    """One slice `[k, V]` in fp32, divided by the temperature, suppressed tokens at -inf."""
+    x = logits.float() / temperature
+    if suppress is not None:
+        x.index_fill_(-1, suppress, float("-inf"))
+    return x
+
+
+class _SelectiveLogprobs(torch.autograd.Function):
+    """log softmax(logits / temperature)[target] per position; logits `[P, V]`, targets `[P]`."""
+
+    @staticmethod
+    def forward(ctx, logits, targets, temperature, suppress):
+        out = torch.empty(targets.shape, dtype=torch.float32, device=logits.device)  # [P]
+        lse = torch.empty_like(out)  # [P]
+        for s in _slices(*logits.shape):
+            x = _scaled(logits[s], temperature, suppress)  # [k, V] fp32
+            lse[s] = torch.logsumexp(x, dim=-1)
+            out[s] = x.gather(-1, targets[s, None]).squeeze(-1) - lse[s]
+        ctx.save_for_backward(logits, targets, lse)
+        ctx.temperature, ctx.suppress = temperature, suppress
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        logits, targets, lse = ctx.saved_tensors
+        grad = torch.empty_like(logits)  # [P, V] in the logits' dtype
+        for s in _slices(*logits.shape):
+            x = _scaled(logits[s], ctx.temperature, ctx.suppress)  # [k, V]
+            g = grad_out[s, None].float()  # [k, 1]
+            d = -torch.exp(x - lse[s, None]) * g  # d log p(target) / dx = onehot - softmax
+            d.scatter_add_(-1, targets[s, None], g)
+            grad[s] = d / ctx.temperature
+        return grad, None, None, None
+
+
+def selective_logprobs(
+    logits: torch.Tensor, targets: torch.Tensor, *, temperature: float = 1.0,
+    suppress_token_ids: tuple[int, ...] = (),
+) -> torch.Tensor:  # fmt: skip
+    """fp32 log-probs `[n, T]` of `targets` `[n, T]` under softmax(logits / temperature), logits
+    `[n, T, V]` in any dtype (suppressed ids get probability 0); differentiable in `logits`."""
+    n, T, V = logits.shape
+    suppress = torch.tensor(suppress_token_ids, device=logits.device) if suppress_token_ids else None
+    flat = _SelectiveLogprobs.apply(logits.reshape(n * T, V), targets.reshape(n * T), temperature, suppress)
+    return flat.view(n, T)
+
+
+@torch.no_grad()
+def token_entropy(logits: torch.Tensor, *, temperature: float = 1.0, suppress_token_ids: tuple[int, ...] = ()):
+    """Entropy `[n, T]` of softmax(logits / temperature), slice by slice (no grad)."""
+    n, T, V = logits.shape
+    flat = logits.reshape(n * T, V)
+    suppress = torch.tensor(suppress_token_ids, device=logits.device) if suppress_token_ids else None
+    out = torch.empty(n * T, dtype=torch.float32, device=logits.device)
+    for s in _slices(n * T, V):
+        x = _scaled(flat[s], temperature, suppress)  # [k, V]
+        p = torch.softmax(x, dim=-1)
+        out[s] = torch.logsumexp(x, -1) - (p * x.nan_to_num(neginf=0.0)).sum(-1)  # H = lse - E[x]
+    return out.view(n, T)
 
 
 def forward_logprobs(
-    model,
+    forward,
     prompt_ids: torch.Tensor,
     prompt_mask: torch.Tensor,
     completion_ids: torch.Tensor,
     completion_mask: torch.Tensor,
-    video_embeds: torch.Tensor,
-    video_grid_thw: torch.Tensor,
     *,
     temperature: float,
     suppress_token_ids: tuple[int, ...] = (),
     with_entropy: bool = False,
+    **media,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """One forward over `[n, P + T]` with the video rows given; returns `[n, T]` log-probs of the
-    completion tokens (grad follows the caller's mode) and optionally their entropy."""
+    """One forward over `[n, P + T]`; returns `[n, T]` log-probs of the completion tokens (grad
+    follows the caller's mode) and optionally their entropy.
+
+    `forward`: the model, or the DeepSpeed engine for a training forward (its own `__call__` is
+    what counts the micro-steps of gradient accumulation under ZeRO-3). `media`: the model's video
+    arguments, `video_embeds` + `video_grid_thw` per row, or per-prompt pixels + `video_repeats`."""
     T = completion_ids.shape[1]
     input_ids = torch.cat([prompt_ids, completion_ids], dim=1)  # [n, P + T]
     attention_mask = torch.cat([prompt_mask, completion_mask], dim=1)  # [n, P + T]
-    logits = model(
-        input_ids=input_ids,
-        attention_mask=attention_mask,
-        video_grid_thw=video_grid_thw,
-        video_embeds=video_embeds,
-        logits_to_keep=T + 1,
-        use_cache=False,
+    logits = forward(
+        input_ids=input_ids, attention_mask=attention_mask, logits_to_keep=T + 1, use_cache=False, **media
     ).logits  # [n, T + 1, V]: positions P-1 .. P+T-1
-    logits = logits[:, :-1] / temperature  # [n, T, V]: each predicts the next completion token
-    return token_logprobs(logits, completion_ids, suppress_token_ids, with_entropy)
+    logits = logits[:, :-1]  # [n, T, V]: each predicts the next completion token
+    logp = selective_logprobs(logits, completion_ids, temperature=temperature, suppress_token_ids=suppress_token_ids)
+    entropy = None
+    if with_entropy:
+        entropy = token_entropy(logits.detach(), temperature=temperature, suppress_token_ids=suppress_token_ids)
+    return logp, entropy
 
 
 @torch.no_grad()
@@ -96,13 +151,12 @@ def rollout_logprobs(
             rollouts.prompt_mask[start:stop],
             rollouts.completion_ids[start:stop],
             rollouts.completion_mask[start:stop],
-            rows_embeds,
-            rows_grid,
             temperature=temperature,
             suppress_token_ids=suppress_token_ids,
             with_entropy=with_entropy,
+            video_embeds=rows_embeds,
+            video_grid_thw=rows_grid,
         )
         logps.append(logp)
         entropies.append(entropy)
     return torch.cat(logps), (torch.cat(entropies) if with_entropy else None)  # [N, T]
-

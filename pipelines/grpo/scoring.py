@@ -31,14 +31,19 @@ class Scores:
     question_types: list[str]
     lengths: list[int]
     truncated: list[bool]
-    errors: int
+    failed: list[bool]  # no reward could be computed (timeout, dead actor, an item error): not a 0
+
+    @property
+    def valid(self) -> torch.Tensor:
+        """`[N]` bool: rollouts whose reward was computed."""
+        return ~torch.tensor(self.failed, dtype=torch.bool)
 
     def columns(self) -> dict[str, list]:
         """Plain lists, cheap to gather across ranks."""
         return {
             "total": self.total.tolist(), "format": self.format, "accuracy": self.accuracy,
             "question_type": self.question_types, "length": self.lengths, "truncated": self.truncated,
-            "errors": [self.errors],
+            "failed": self.failed,
         }  # fmt: skip
 
 
@@ -71,7 +76,7 @@ def score(
         question_types=[records[i // G]["question_type"] for i in range(len(texts))],
         lengths=lengths,
         truncated=rollouts.truncated(eos_token_id).tolist(),
-        errors=sum(r["error"] is not None for r in rows),
+        failed=[r["error"] is not None for r in rows],
     )
 
 
@@ -85,30 +90,41 @@ def merge_columns(parts: list[dict[str, list]]) -> dict[str, list]:
 
 
 def reward_metrics(columns: dict[str, list], group_size: int) -> dict[str, float]:
-    """TRL's reward logs under our namespaces, from the columns of all ranks:
+    """TRL's reward logs under our namespaces, from the columns of all ranks. Rewards that could
+    not be computed are left out of every reward mean and counted in reward/failed:
     reward/total (mean), reward/total_std (mean of the groups' std), reward/format,
     reward/accuracy, reward/accuracy/<question_type>, reward/frac_zero_std (groups whose rewards
-    are all equal: no learning signal), reward/errors (items scored 0 by the pool), and
+    are all equal: no learning signal), reward/failed (rollouts without a reward),
+    reward/dropped_groups (groups left with < 2 rewards, out of the step), and
     train/completions/{mean,min,max}_length, train/completions/clipped_ratio (no eos)."""
+    ok = ~np.asarray(columns["failed"], dtype=bool)  # [N]
     total = np.asarray(columns["total"], dtype=np.float64)  # [N]
     groups = total.reshape(-1, group_size)  # [N/G, G]
-    std = groups.std(axis=1, ddof=1) if group_size > 1 else np.zeros(len(groups))
+    ok_groups = ok.reshape(-1, group_size)  # [N/G, G]
+    kept = ok_groups.sum(axis=1) >= min(2, group_size)  # [N/G]
+    std = np.array([groups[g][ok_groups[g]].std(ddof=1) if group_size > 1 else 0.0 for g in np.flatnonzero(kept)])
     lengths = np.asarray(columns["length"])
+
+    def scored_mean(values) -> float:
+        return float(np.asarray(values, dtype=np.float64)[ok].mean()) if ok.any() else float("nan")
+
     out = {
-        "reward/total": float(total.mean()),
-        "reward/total_std": float(std.mean()),
-        "reward/format": float(np.mean(columns["format"])),
-        "reward/accuracy": float(np.mean(columns["accuracy"])),
-        "reward/frac_zero_std": float(np.mean(np.isclose(std, 0.0))),
-        "reward/errors": float(sum(columns["errors"])),
+        "reward/total": scored_mean(total),
+        "reward/total_std": float(std.mean()) if len(std) else float("nan"),
+        "reward/format": scored_mean(columns["format"]),
+        "reward/accuracy": scored_mean(columns["accuracy"]),
+        "reward/frac_zero_std": float(np.mean(np.isclose(std, 0.0))) if len(std) else float("nan"),
+        "reward/failed": float((~ok).sum()),
+        "reward/dropped_groups": float((~kept).sum()),
         "train/completions/mean_length": float(lengths.mean()),
         "train/completions/min_length": float(lengths.min()),
         "train/completions/max_length": float(lengths.max()),
         "train/completions/clipped_ratio": float(np.mean(columns["truncated"])),
     }
     by_type: dict[str, list[float]] = defaultdict(list)
-    for qt, acc in zip(columns["question_type"], columns["accuracy"], strict=True):
-        by_type[qt].append(acc)
+    for qt, acc, good in zip(columns["question_type"], columns["accuracy"], ok, strict=True):
+        if good:
+            by_type[qt].append(acc)
     for qt in sorted(by_type):
         out[f"reward/accuracy/{qt}"] = float(np.mean(by_type[qt]))
     return out

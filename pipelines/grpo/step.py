@@ -12,9 +12,18 @@ get gradients (the frozen vision blocks and spatial encoder build no graph). Vid
 encoded per rollout.
 
 `engine` is a DeepSpeed engine, or `TorchEngine` (the same methods over a torch optimizer) in
-tests and benchmarks. Loss scaling is done here, not by the engine: grpo / bnpo / dr_grpo losses
-are per micro-batch and divided by the accumulation (as TRL); dapo's normaliser is the active
-token count of the whole optimizer step over all ranks, so it is not divided again.
+tests and benchmarks. The update's forward goes through `engine(...)`, DeepSpeed's public path:
+under ZeRO-3 the engine's forward is what advances its micro-step counter, and without it every
+micro-batch's gradient overwrote the one before (only the last micro-batch of an accumulation
+counted). Loss scaling is done here, not by the engine: grpo / bnpo / dr_grpo losses are per
+micro-batch and divided by the number of micro-batches that hold a scored completion (the
+accumulation, as TRL, unless failed rewards emptied one); dapo's normaliser is the active token
+count of the whole optimizer step over all ranks, so it is not divided again.
+
+Failed rewards: `keep` `[N]` marks the rollouts that take part (scored, in a group with >= 2
+scored); the others are masked out of the loss as if they were not in the batch. A micro-batch
+with nothing kept still runs forward and backward (loss 0): under ZeRO-3 every rank must make the
+same collective calls.
 """
 
 from __future__ import annotations
@@ -25,11 +34,12 @@ import torch
 
 from pipelines import rl_math
 from pipelines.grpo.logprobs import forward_logprobs, rollout_logprobs
-from pipelines.grpo.rollout import PromptBatch, Rollouts, encode_prompts, expand_rows
+from pipelines.grpo.rollout import PromptBatch, Rollouts, encode_prompts
 
 
 class TorchEngine:
-    """The part of DeepSpeed's engine the GRPO loop uses, over a plain torch optimizer: `backward`,
+    """The part of DeepSpeed's engine the GRPO loop uses, over a plain torch optimizer: the forward
+    (`engine(...)`), `backward`,
     `step` (optimizer + scheduler at the accumulation boundary, then zero_grad), `get_lr`,
     `get_global_grad_norm`, `zero_optimization_partition_weights`, `module`."""
 
@@ -38,6 +48,9 @@ class TorchEngine:
         self.accumulation, self.max_grad_norm = accumulation, max_grad_norm
         self.micro_steps = 0
         self.grad_norm: float | None = None
+
+    def __call__(self, *args, **kwargs):
+        return self.module(*args, **kwargs)
 
     def backward(self, loss: torch.Tensor, scale_wrt_gas: bool = True) -> None:
         (loss / self.accumulation if scale_wrt_gas else loss).backward()
@@ -105,45 +118,49 @@ def policy_step(
     grpo,
     suppress_token_ids: tuple[int, ...] = (),
     *,
+    keep: torch.Tensor | None = None,
     num_processes: int = 1,
     global_tokens: float | None = None,
 ) -> dict[str, float]:
     """`grpo.num_iterations` optimizer updates on one batch of rollouts; returns this rank's means
     of loss, kl, entropy, clip ratios over every micro-batch, plus grad_norm of the last update.
 
-    advantages `[N]`; old_logp / ref_logp `[N, T]` or None. `global_tokens`: active completion
-    tokens of all ranks (dapo's normaliser); default this rank's.
+    advantages `[N]`; old_logp / ref_logp `[N, T]` or None; keep `[N]` bool (default all).
+    `global_tokens`: active kept completion tokens of all ranks (dapo's normaliser); default this
+    rank's.
     """
-    model = engine.module
     G, mb = rollouts.group_size, grpo.micro_batch_prompts
-    accumulation = len(batch) // mb
-    scale = 1.0 if grpo.loss_type == "dapo" else 1.0 / accumulation
-    tokens = float(rollouts.completion_mask.sum()) if global_tokens is None else global_tokens
+    mask = rollouts.completion_mask if keep is None else rollouts.completion_mask * keep[:, None].long()  # [N, T]
+    live = sum(bool(mask[p0 * G : (p0 + mb) * G].any()) for p0 in range(0, len(batch), mb))
+    scale = 1.0 if grpo.loss_type == "dapo" else 1.0 / max(1, live)
+    tokens = float(mask.sum()) if global_tokens is None else global_tokens
     sums: dict[str, float] = defaultdict(float)
     count = 0
     for _ in range(grpo.num_iterations):
         for p0 in range(0, len(batch), mb):
             rows = slice(p0 * G, (p0 + mb) * G)
             loss, metrics = micro_batch_loss(
-                model, batch.select(p0, p0 + mb), rollouts, rows, advantages, old_logp, ref_logp, grpo,
-                suppress_token_ids, num_processes=num_processes, global_tokens=tokens,
+                engine, batch.select(p0, p0 + mb), rollouts, rows, mask[rows], advantages, old_logp, ref_logp,
+                grpo, suppress_token_ids, num_processes=num_processes, global_tokens=tokens,
             )  # fmt: skip
             engine.backward(loss * scale, scale_wrt_gas=False)
             engine.step()
-            for k, v in metrics.items():
-                sums[k] += float(v)
-            count += 1
-    out = {k: v / count for k, v in sums.items()}
+            if mask[rows].any():
+                for k, v in metrics.items():
+                    sums[k] += float(v)
+                count += 1
+    out = {k: v / max(1, count) for k, v in sums.items()}
     norm = engine.get_global_grad_norm()
     out["grad_norm"] = float(norm) if norm is not None else float("nan")
     return out
 
 
 def micro_batch_loss(
-    model,
+    engine,
     sub: PromptBatch,
     rollouts: Rollouts,
     rows: slice,
+    mask: torch.Tensor,
     advantages: torch.Tensor,
     old_logp: torch.Tensor | None,
     ref_logp: torch.Tensor | None,
@@ -153,15 +170,16 @@ def micro_batch_loss(
     num_processes: int,
     global_tokens: float,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Loss of rollouts `rows` (the groups of the prompts in `sub`), videos encoded with grad."""
-    n = rows.stop - rows.start
+    """Loss of rollouts `rows` (the groups of the prompts in `sub`; `mask` `[n, T]` their kept
+    tokens): one `engine(...)` forward that encodes each prompt's video once, with grad, and
+    repeats it over the prompt's G rollouts."""
     x = sub.inputs
-    embeds = model.encode_videos(x["pixel_values_videos"], x["video_grid_thw"], x["spatial_pixel_values"])
-    embeds_g, grid_g = expand_rows(embeds, x["video_grid_thw"], rollouts.group_size, 0, n)  # [n video tokens, H]
-    mask = rollouts.completion_mask[rows]  # [n, T]
     logp, entropy = forward_logprobs(
-        model, rollouts.prompt_ids[rows], rollouts.prompt_mask[rows], rollouts.completion_ids[rows], mask,
-        embeds_g, grid_g, temperature=grpo.temperature, suppress_token_ids=suppress_token_ids, with_entropy=True,
+        engine, rollouts.prompt_ids[rows], rollouts.prompt_mask[rows], rollouts.completion_ids[rows],
+        rollouts.completion_mask[rows], temperature=grpo.temperature, suppress_token_ids=suppress_token_ids,
+        with_entropy=True, pixel_values_videos=x["pixel_values_videos"],
+        spatial_pixel_values=x["spatial_pixel_values"], video_grid_thw=x["video_grid_thw"],
+        video_repeats=rollouts.group_size,
     )  # fmt: skip
     loss, metrics = rl_math.policy_loss(
         logp,

@@ -25,7 +25,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from pipelines import checkpointing, rl_math
+from pipelines import checkpointing
 from pipelines.config import RunConfig
 from pipelines.grpo.rollout import PromptBatch, Rollouts, Sampling
 from pipelines.grpo.scoring import Scores
@@ -223,25 +223,15 @@ def next_prompts(job: Job) -> PromptBatch:
 
 
 def generate(job: Job, batch: PromptBatch) -> Rollouts:
+    from pipelines import deepspeed_setup
     from pipelines.grpo import rollout
 
-    model = job.engine.module
-    model.eval()  # with gradient checkpointing, train mode would switch generation's KV cache off
-    try:
-        with gathered_for_generation(job.engine):
+    with deepspeed_setup.unwrapped_for_generation(job.engine) as model:
+        model.eval()  # with gradient checkpointing, train mode would switch generation's KV cache off
+        try:
             return rollout.generate(model, batch, job.sampling)
-    finally:
-        model.train()
-
-
-def gathered_for_generation(engine):
-    """ZeRO-3 shards every parameter: gather them once for the whole generate() call (TRL's
-    unwrap_model_for_generation), instead of once per layer per decoded token."""
-    if engine.zero_optimization_partition_weights():
-        import deepspeed
-
-        return deepspeed.zero.GatheredParameters(list(engine.module.parameters()))
-    return contextlib.nullcontext()
+        finally:
+            model.train()
 
 
 def score(job: Job, batch: PromptBatch, rollouts: Rollouts) -> Scores:
@@ -268,16 +258,18 @@ def reference_and_old_logprobs(job: Job, batch: PromptBatch, rollouts: Rollouts)
 
 def policy_step(job: Job, batch: PromptBatch, rollouts: Rollouts, scores: Scores, old_logp, ref_logp) -> dict:
     from pipelines.grpo import step
+    from pipelines.grpo.advantages import step_advantages
 
     grpo = job.cfg.grpo
-    advantages = rl_math.group_advantages(scores.total, grpo.num_generations, grpo.scale_rewards)  # [N]
-    advantages = advantages.to(rollouts.completion_ids.device)
-    tokens = float(rollouts.completion_mask.sum())
+    device = rollouts.completion_ids.device
+    advantages, keep = step_advantages(scores.total, scores.valid, grpo, world=job.world, device=job.engine.device)
+    advantages, keep = advantages.to(device), keep.to(device)  # [N] each
+    tokens = float((rollouts.completion_mask * keep[:, None]).sum())
     if grpo.loss_type == "dapo" and job.world > 1:
         (tokens,) = _all_reduce_sum([tokens], job.engine.device)
     stats = step.policy_step(
         job.engine, batch, rollouts, advantages, old_logp, ref_logp, grpo, job.sampling.suppress_token_ids,
-        num_processes=job.world, global_tokens=tokens,
+        keep=keep, num_processes=job.world, global_tokens=tokens,
     )  # fmt: skip
     lrs = dict(zip(job.group_names, job.engine.get_lr(), strict=True))
     stats["lr_llm"] = lrs.get("llm", lrs.get("llm_no_decay", 0.0))

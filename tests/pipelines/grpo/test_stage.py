@@ -90,7 +90,7 @@ def test_metrics_and_samples_are_logged(runs):
     one_go, _ = runs
     metrics = rows(one_go)
     keys = ["reward/total", "reward/total_std", "reward/format", "reward/accuracy", "reward/frac_zero_std",
-            "reward/errors", "train/completions/mean_length", "train/completions/min_length",
+            "reward/failed", "reward/dropped_groups", "train/completions/mean_length", "train/completions/min_length",
             "train/completions/max_length", "train/completions/clipped_ratio", "train/kl", "train/entropy",
             "train/clip_ratio/low_mean", "train/clip_ratio/high_mean", "train/clip_ratio/region_mean",
             "train/loss", "train/grad_norm", "train/lr_llm", "train/lr_connector", "train/epoch",
@@ -100,7 +100,7 @@ def test_metrics_and_samples_are_logged(runs):
         assert all(key in r for r in metrics), key
     per_type = {k for r in metrics for k in r if k.startswith("reward/accuracy/")}
     assert per_type <= {"reward/accuracy/object_rel_distance", "reward/accuracy/object_counting"} and per_type
-    assert all(r["reward/errors"] == 0 for r in metrics)
+    assert all(r["reward/failed"] == 0 and r["reward/dropped_groups"] == 0 for r in metrics)
     assert any(r["train/kl"] > 0 for r in metrics[1:])  # the policy moved away from the reference
     samples = rows(one_go, "samples.jsonl")
     assert [s["step"] for s in samples] == [2] * 3 + [4] * 3
