@@ -3,10 +3,14 @@
 A checkpoint (`run_dir/<stage>/checkpoints/step_<N>/`) holds the DeepSpeed state under the tag
 `deepspeed` (weights, optimizer and scheduler, sharded as ZeRO shards them), every rank's RNG
 states (`rng_rank<r>.pt`) and `trainer_state.json` (step, data position, the settings that must
-not change across a resume). Every rank writes its part into a local folder and reports it with
-`ray.train.report`; Ray merges the parts into one folder in storage and keeps the newest N
-(`CheckpointConfig(num_to_keep)`). `ray.train.get_checkpoint()` hands the latest back to restarted
-workers, and to a re-run of the job with the same run_dir.
+not change across a resume). Every rank writes its shards straight into that folder, which is
+Ray Train's checkpoint storage (run_dir is on storage all nodes see), and reports it with
+`ray.train.report(..., checkpoint_upload_mode=NO_UPLOAD)`: nothing is staged in a local temp dir
+and copied again (a 3B ZeRO-3 checkpoint is ~40 GB with optimizer state). Ray registers the
+folder once every rank has reported, keeps the newest N (`CheckpointConfig(num_to_keep)`), and
+`ray.train.get_checkpoint()` hands the latest back to restarted workers, and to a re-run of the
+job with the same run_dir. A folder left half-written by a crash is never registered, and is
+replaced when that step is saved again.
 
 The export gathers full weights on rank 0 (ZeRO-3 shards consolidated) and writes
 `save_pretrained` output that `modeling.load(dir)` reads.
@@ -16,13 +20,19 @@ from __future__ import annotations
 
 import json
 import random
-import tempfile
+import shutil
 from pathlib import Path
 
 import numpy as np
 
 STATE_FILE = "trainer_state.json"
 DS_TAG = "deepspeed"
+EXPERIMENT = "checkpoints"  # Ray Train's experiment name: checkpoints live in run_dir/<stage>/checkpoints
+
+
+def storage_dir(run_path: Path, stage: str) -> Path:
+    """Where a stage's checkpoints live (Ray Train's storage_path / experiment name)."""
+    return run_path / stage / EXPERIMENT
 
 
 def checkpoint_name(step: int) -> str:
@@ -30,7 +40,9 @@ def checkpoint_name(step: int) -> str:
 
 
 def rng_state() -> dict:
-    """Python, numpy and torch (CPU and CUDA) generator states, as tensors and plain lists."""
+    """Python, numpy and torch generator states, as tensors and plain lists; on a GPU worker also
+    the state of this worker's own device (not every visible device's, so a resume onto a node
+    with another number of visible GPUs restores the same stream)."""
     import torch
 
     np_name, np_keys, np_pos, np_gauss, np_cached = np.random.get_state()
@@ -41,8 +53,17 @@ def rng_state() -> dict:
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+        state["cuda"] = torch.cuda.get_rng_state()
     return state
+
+
+def device_rng_state(saved, device_index: int):
+    """The saved CUDA generator state for this worker's device: the one state a checkpoint holds,
+    or, from a list (one per visible device, as older checkpoints kept them), entry
+    `device_index`, else the first when the list is shorter than this node's device count."""
+    if isinstance(saved, (list, tuple)):
+        return saved[device_index] if device_index < len(saved) else saved[0]
+    return saved
 
 
 def set_rng_state(state: dict) -> None:
@@ -54,7 +75,7 @@ def set_rng_state(state: dict) -> None:
     np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        torch.cuda.set_rng_state(device_rng_state(state["cuda"], torch.cuda.current_device()))
 
 
 def checkpoint_due(step: int, *, save_steps: int, stop_step: int, total_steps: int) -> bool:
@@ -63,24 +84,32 @@ def checkpoint_due(step: int, *, save_steps: int, stop_step: int, total_steps: i
     return (save_steps > 0 and step % save_steps == 0) or step == stop_step < total_steps
 
 
-def save(engine, *, step: int, trainer_state: dict, metrics: dict) -> None:
+def save(engine, folder: Path, *, step: int, trainer_state: dict, metrics: dict) -> None:
     """Collective (every rank calls it at the same step): write this rank's part of checkpoint
-    `step_<step>` and report it, with `metrics`, through `ray.train.report`."""
+    `step_<step>` into `folder` (the stage's checkpoint storage, e.g. run_dir/sft/checkpoints)
+    and report it, with `metrics`, through `ray.train.report`."""
     import ray.train
     import torch
     import torch.distributed as dist
+    from ray.train import CheckpointUploadMode
 
     rank = dist.get_rank() if dist.is_initialized() else 0
-    with tempfile.TemporaryDirectory(prefix="ckpt-") as tmp:
-        engine.save_checkpoint(tmp, tag=DS_TAG)
-        torch.save(rng_state(), Path(tmp) / f"rng_rank{rank}.pt")
-        if rank == 0:
-            (Path(tmp) / STATE_FILE).write_text(json.dumps({**trainer_state, "step": step}, indent=2) + "\n")
-        ray.train.report(
-            metrics,
-            checkpoint=ray.train.Checkpoint.from_directory(tmp),
-            checkpoint_dir_name=checkpoint_name(step),
-        )
+    target = folder / checkpoint_name(step)
+    if rank == 0 and target.exists():  # left by an attempt that died before Ray registered it
+        shutil.rmtree(target)
+    if dist.is_initialized():
+        dist.barrier()
+    target.mkdir(parents=True, exist_ok=True)
+    engine.save_checkpoint(str(target), tag=DS_TAG)
+    torch.save(rng_state(), target / f"rng_rank{rank}.pt")
+    if rank == 0:
+        (target / STATE_FILE).write_text(json.dumps({**trainer_state, "step": step}, indent=2) + "\n")
+    ray.train.report(
+        metrics,
+        checkpoint=ray.train.Checkpoint.from_directory(str(target)),
+        checkpoint_dir_name=checkpoint_name(step),
+        checkpoint_upload_mode=CheckpointUploadMode.NO_UPLOAD,
+    )
 
 
 def restore(engine) -> dict | None:

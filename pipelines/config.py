@@ -93,6 +93,14 @@ class RunConfig(Section):
             return Path(self.data.scans_dir).expanduser().resolve()
         return self.run_path / "scans"
 
+    def precision_warning(self) -> str | None:
+        """A warning for a GPU run whose model.dtype was left unset (the default, fp32, is twice the
+        memory and a fraction of the speed of the recipe's bf16); None otherwise."""
+        if self.train.use_gpu and "dtype" not in self.model.model_fields_set:
+            return ("warning: model.dtype is not set, so this GPU run trains in fp32; set model.dtype=bf16 "
+                    "(the recipe's precision) or model.dtype=fp32 to keep fp32 and silence this")  # fmt: skip
+        return None
+
     def section_hash(self, *keys: str) -> str:
         """Stable hash of some keys or sections (e.g. "seed", "data.synthetic"), so a stage can
         tell whether its finished outputs were made with the same settings."""

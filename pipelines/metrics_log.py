@@ -148,13 +148,23 @@ class MetricsFollower:
             row = json.loads(line)
             step = row["step"]
             if step % self.every == 0 or step == self.total:
-                self.log(f"[{self.tag}] step {step}/{self.total} " + _progress_text(row))
+                self.log(f"[{self.tag}] step {step}/{self.total} " + progress_text(row, self.tag))
 
 
-def _progress_text(row: dict) -> str:
+# What a console progress line shows, per stage: (metrics.jsonl key, format); absent keys are skipped.
+PROGRESS_FIELDS = {
+    "sft": (("train/loss", "loss {:.4f}"), ("train/grad_norm", "grad norm {:.3f}"), ("train/lr_llm", "lr {:.2e}"),
+            ("timing/step_s", "{:.2f} s/step"), ("perf/samples_per_s", "{:.1f} samples/s")),
+    "grpo": (("reward/total", "reward {:.3f}"), ("reward/total_std", "std {:.3f}"), ("reward/accuracy", "acc {:.3f}"),
+             ("train/kl", "kl {:.4f}"), ("train/completions/mean_length", "len {:.1f}"),
+             ("reward/failed", "failed {:.0f}"), ("timing/step", "{:.2f} s/step")),
+}  # fmt: skip
+
+
+def progress_text(row: dict, stage: str) -> str:
+    """One metrics.jsonl row as the console shows it, e.g. `reward 1.250, std 0.433, ...`."""
     parts = []
-    for key, fmt in (("train/loss", "loss {:.4f}"), ("train/lr_llm", "lr {:.2e}"), ("timing/step_s", "{:.2f} s/step"),
-                     ("perf/samples_per_s", "{:.1f} samples/s")):  # fmt: skip
-        if key in row:
+    for key, fmt in PROGRESS_FIELDS[stage]:
+        if key in row and not (key == "reward/failed" and not row[key]):  # failures only when there are some
             parts.append(fmt.format(row[key]))
     return ", ".join(parts)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+from pipelines import checkpointing
 from pipelines.config import RunConfig
 
 
@@ -35,8 +36,8 @@ def torch_trainer(cfg: RunConfig, stage: str, train_loop, loop_config: dict, **d
             placement_strategy=train.placement_strategy,
         ),
         run_config=ray.train.RunConfig(
-            name="checkpoints",
-            storage_path=str(cfg.run_path / stage),
+            name=checkpointing.EXPERIMENT,
+            storage_path=str(checkpointing.storage_dir(cfg.run_path, stage).parent),
             failure_config=ray.train.FailureConfig(max_failures=train.max_failures),
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=train.keep_checkpoints),
         ),

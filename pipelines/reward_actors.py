@@ -10,8 +10,9 @@ times out and counts.
 
 `score` never hangs and never raises on a completion: each batch runs on one actor under a
 timeout; a batch that times out or whose actor dies gets a fresh actor and is scored again, up to
-`max_retries` times, then comes back with `error` set (values 0; GRPO leaves such items out of the step). Results come back in input order, each item
-scored exactly once (a stale result from a replaced actor is never read).
+`max_retries` times, then comes back with `error` set (values 0; GRPO leaves such items out of
+its step). Results come back in input order, each item scored exactly once (a stale result from a
+replaced actor is never read).
 
 Timing: an actor runs its batches in submission order, so a batch's clock starts when it reaches
 the head of its actor's queue (and not before the actor has started: a fresh actor gets

@@ -99,7 +99,7 @@ def prepare(cfg: RunConfig, log=print) -> Prepared:
     plan = make_plan(cfg, records.num_rows)
     start = start_point(cfg)
     key = resume_key(cfg, records, start)
-    state = checkpointing.latest_state(cfg.run_path / STAGE / "checkpoints")
+    state = checkpointing.latest_state(checkpointing.storage_dir(cfg.run_path, STAGE))
     if state is not None and state.get("resume_key") != key:
         raise GRPOSetupError(
             f"{cfg.run_path / STAGE / 'checkpoints'} holds checkpoints trained with other settings (model, grpo, "
@@ -154,6 +154,8 @@ def run(cfg: RunConfig, log=print) -> Path | None:
     if is_complete(out, key):
         log(f"[{STAGE}] already complete: {out}")
         return out / "final"
+    if warning := cfg.precision_warning():
+        log(f"[{STAGE}] {warning}")
     prep = prepare(cfg, log=log)
     from pipelines.ray_env import ensure_ray
 

@@ -105,7 +105,7 @@ def prepare(cfg: RunConfig, log=print) -> Prepared:
         log(f"[{STAGE}] skipped {len(skipped)} records with missing frames (sft.skip_bad_records)")
     plan = make_plan(cfg, records.num_rows)
     key = resume_key(cfg, records)
-    state = checkpointing.latest_state(cfg.run_path / STAGE / "checkpoints")
+    state = checkpointing.latest_state(checkpointing.storage_dir(cfg.run_path, STAGE))
     if state is not None and state.get("resume_key") != key:
         raise SFTSetupError(
             f"{cfg.run_path / STAGE / 'checkpoints'} holds checkpoints trained with other settings (model, sft, "
@@ -174,6 +174,8 @@ def run(cfg: RunConfig, log=print) -> Path | None:
     if is_complete(out, key):
         log(f"[{STAGE}] already complete: {out}")
         return out / "final"
+    if warning := cfg.precision_warning():
+        log(f"[{STAGE}] {warning}")
     prep = prepare(cfg, log=log)
     from pipelines.ray_env import ensure_ray
 

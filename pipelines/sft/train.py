@@ -225,7 +225,8 @@ def maybe_checkpoint(job: Job) -> None:
     if due:
         state = {**job.trainer_state, "samples_seen": job.step * job.plan.global_batch,
                  "epoch": job.plan.epoch_of_step(job.step)}  # fmt: skip
-        checkpointing.save(job.engine, step=job.step, trainer_state=state, metrics={"step": job.step})
+        folder = checkpointing.storage_dir(job.cfg.run_path, STAGE)
+        checkpointing.save(job.engine, folder, step=job.step, trainer_state=state, metrics={"step": job.step})
 
 
 def maybe_inject_failure(job: Job) -> None:

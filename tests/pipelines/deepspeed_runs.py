@@ -252,7 +252,7 @@ def two_rank_steps(rank: int, port: int) -> dict:
     from pipelines import deepspeed_setup
     from pipelines.grpo.advantages import step_advantages
     from pipelines.grpo.config import GRPOConfig
-    from pipelines.grpo.rollout import PromptBatch, Sampling, generate
+    from pipelines.grpo.rollout import MEDIA_TOKENS, PromptBatch, Sampling, generate
     from pipelines.grpo.step import policy_step
     from tests.modeling.helpers import random_video, video_prompt
 
@@ -268,7 +268,8 @@ def two_rank_steps(rank: int, port: int) -> dict:
         batch = PromptBatch(dict(inputs), [{"id": q} for q in questions])
         tok = processor.tokenizer
         eos = tok.convert_tokens_to_ids("<|im_end|>")
-        sampling = Sampling(G, 3 if rank == 0 else 12, 1.0, eos, tok.pad_token_id, suppress_token_ids=(eos,))
+        suppress = (*(tok.convert_tokens_to_ids(t) for t in MEDIA_TOKENS), eos)  # eos too: exact lengths
+        sampling = Sampling(G, 3 if rank == 0 else 12, 1.0, eos, tok.pad_token_id, suppress_token_ids=suppress)
         grpo = GRPOConfig(num_generations=G, max_completion_length=12, prompts_per_step=2, micro_batch_prompts=1,
                           beta=0.0, loss_type="grpo", lr_llm=LR, lr_connector=LR, scale_rewards="batch")  # fmt: skip
         engine, _ = engine_for(model, zero, micro_batch=G, accumulation=2, world=2)
@@ -278,7 +279,7 @@ def two_rank_steps(rank: int, port: int) -> dict:
         rewards = torch.arange(2 * G, dtype=torch.float32) * (rank + 1)  # [8], different spread per rank
         valid = torch.ones(2 * G, dtype=torch.bool)
         advantages, keep = step_advantages(rewards, valid, grpo, world=2, device=engine.device)
-        policy_step(engine, batch, rollouts, advantages, None, None, grpo, (eos,), keep=keep, num_processes=2)
+        policy_step(engine, batch, rollouts, advantages, None, None, grpo, suppress, keep=keep, num_processes=2)
         weights = engine_weights(engine)  # rank 0 only
         result[f"zero{zero}"] = {
             "lengths": rollouts.lengths.tolist(),

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from pipelines.config import ConfigError, RunConfig, build_config, help_text, load_config
 
@@ -119,3 +120,22 @@ def test_paths_are_made_absolute_where_the_config_is_loaded(tmp_path, monkeypatc
     # a worker re-validating the dumped config keeps the same absolute paths
     monkeypatch.chdir("/")
     assert RunConfig.model_validate(cfg.model_dump()).run_dir == cfg.run_dir
+
+
+def test_gpu_run_without_a_dtype_warns_that_it_trains_in_fp32():
+    assert "trains in fp32" in build_config(None, ["train.use_gpu=true"]).precision_warning()
+    assert build_config(None, ["train.use_gpu=true", "model.dtype=fp32"]).precision_warning() is None
+    assert build_config(None, ["train.use_gpu=true", "model.dtype=bf16"]).precision_warning() is None
+    assert build_config(None, []).precision_warning() is None  # CPU runs are fp32 on purpose
+    recipe = (REPO / "jobs" / "configs" / "spatial_mllm_3b.yaml").read_text()
+    assert build_config(recipe).precision_warning() is None
+
+
+def test_gpu_recipe_holds_the_papers_grpo_settings():
+    recipe = (REPO / "jobs" / "configs" / "spatial_mllm_3b.yaml").read_text()
+    cfg = build_config(recipe)
+    assert (cfg.model.dtype, cfg.train.zero_stage, cfg.train.use_gpu) == ("bf16", 3, True)
+    g = cfg.grpo
+    assert (g.num_generations, g.temperature, g.beta, g.lr_llm, g.lr_connector, g.num_frames) == (8, 1.0, 0.04, 1e-6, 1e-6, 16)
+    assert g.gradient_checkpointing and cfg.sft.gradient_checkpointing
+    assert "grpo" in yaml.safe_load(recipe)  # written out, not left to the defaults

@@ -1,0 +1,18 @@
+"""What the console shows per step: GRPO's rewards, accuracy, KL, length and speed; SFT's grad norm."""
+
+from __future__ import annotations
+
+from pipelines.metrics_log import progress_text
+
+
+def test_grpo_line_shows_what_training_is_doing():
+    row = {"step": 3, "train/loss": 0.0, "reward/total": 1.25, "reward/total_std": 0.4330127, "reward/accuracy": 0.5,
+           "train/kl": 0.00123, "train/completions/mean_length": 41.25, "reward/failed": 0.0, "timing/step": 3.456}  # fmt: skip
+    assert progress_text(row, "grpo") == "reward 1.250, std 0.433, acc 0.500, kl 0.0012, len 41.2, 3.46 s/step"
+    assert progress_text({**row, "reward/failed": 2.0}, "grpo").endswith("len 41.2, failed 2, 3.46 s/step")
+
+
+def test_sft_line_adds_the_grad_norm():
+    row = {"train/loss": 1.5, "train/grad_norm": 0.25, "train/lr_llm": 1e-5, "timing/step_s": 0.2,
+           "perf/samples_per_s": 20.0}  # fmt: skip
+    assert progress_text(row, "sft") == "loss 1.5000, grad norm 0.250, lr 1.00e-05, 0.20 s/step, 20.0 samples/s"
