@@ -76,6 +76,11 @@ class RunConfig(Section):
         "runs/tiny", description="every output of the run lives under this folder (relative: to the working directory)"
     )
     seed: int = Field(0, description="seeds scene synthesis, question sampling, data order and init")
+    log_level: Literal["quiet", "verbose"] = Field(
+        "quiet",
+        description="quiet: hide Ray's per-run notices (token auth, Ray Data plan lines and progress logs where the "
+        "job shows its own, C++ core-worker lines below FATAL); verbose: show everything Ray prints",
+    )
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)

@@ -26,7 +26,7 @@ def run(cfg: RunConfig, log=print) -> Path:
 
     if not list_scenes(cfg.scans_path()):  # a missing or empty folder fails before Ray starts
         raise DatasetBuildError(f"{cfg.scans_path()}: no scene folders")
-    ensure_ray()
+    ensure_ray(cfg.log_level)
     card = build_dataset(
         cfg.scans_path(),
         out,

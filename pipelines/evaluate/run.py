@@ -70,6 +70,7 @@ def generate(items: list[dict], src: ModelSource, cfg: RunConfig) -> list[str]:
     from tqdm import tqdm
 
     from pipelines.evaluate.predictor import Predictor, with_frames
+    from pipelines.ray_env import show_dataset_progress
 
     ev = cfg.eval
     gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
@@ -92,6 +93,7 @@ def generate(items: list[dict], src: ModelSource, cfg: RunConfig) -> list[str]:
         num_cpus=1,
         batch_format="numpy",
     )
+    show_dataset_progress(ds, cfg.log_level)  # the answer bar below is the progress
     completions: dict[int, str] = {}
     for row in tqdm(ds.iter_rows(), total=len(items), desc=f"[{STAGE}] answers", unit="q"):
         completions[int(row["index"])] = str(row["prediction"])
@@ -146,7 +148,7 @@ def run(cfg: RunConfig, log=print) -> Path:
         f"{ev.num_replicas} replica(s), batch {ev.batch_size}, {ev.num_frames} frames, greedy")  # fmt: skip
     from pipelines.ray_env import ensure_ray
 
-    ensure_ray()
+    ensure_ray(cfg.log_level)
     predictions = score_predictions(items, generate(items, src, cfg))
     result = aggregate(predictions)
     info = {

@@ -159,7 +159,7 @@ def run(cfg: RunConfig, log=print) -> Path | None:
     prep = prepare(cfg, log=log)
     from pipelines.ray_env import ensure_ray
 
-    ensure_ray()
+    ensure_ray(cfg.log_level)
     check_resources(cfg)
     plan, grpo = prep.plan, cfg.grpo
     where = f"resuming at step {prep.start_step}" if prep.start_step else "from scratch"

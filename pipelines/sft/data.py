@@ -75,11 +75,14 @@ def rank_dataset_name(rank: int) -> str:
 
 
 def build_rank_datasets(
-    table: pa.Table, plan: DataPlan, start_step: int, *, encoder_args: dict, tasks: int, cpus_per_task: float
+    table: pa.Table, plan: DataPlan, start_step: int, *, encoder_args: dict, tasks: int, cpus_per_task: float,
+    log_level: str = "quiet",
 ) -> dict:
     """One lazy Ray Dataset per worker: its records from start_step on, in consumption order,
     one block per optimizer step, mapped by `tasks` BlockEncoder actors (CPU)."""
     import ray.data
+
+    from pipelines.ray_env import show_dataset_progress
 
     datasets = {}
     for rank in range(plan.world_size):
@@ -95,7 +98,7 @@ def build_rank_datasets(
             compute=ray.data.ActorPoolStrategy(size=tasks),
             num_cpus=cpus_per_task,
         )
-        ds.context.enable_progress_bars = False  # one bar per worker would drown the log
+        show_dataset_progress(ds, log_level)  # one bar per worker would drown the log; the step lines show progress
         datasets[rank_dataset_name(rank)] = ds
     return datasets
 

@@ -151,7 +151,7 @@ def build_trainer(cfg: RunConfig, prep: Prepared):
                     "scans_root": str(cfg.scans_path()), "sft": cfg.sft.model_dump(mode="json")}  # fmt: skip
     datasets = build_rank_datasets(
         prep.records, prep.plan, prep.start_step, encoder_args=encoder_args,
-        tasks=train.data_tasks_per_worker, cpus_per_task=train.data_cpus_per_task,
+        tasks=train.data_tasks_per_worker, cpus_per_task=train.data_cpus_per_task, log_level=cfg.log_level,
     )  # fmt: skip
     loop_config = {
         "cfg": cfg.model_dump(mode="json"),
@@ -179,7 +179,7 @@ def run(cfg: RunConfig, log=print) -> Path | None:
     prep = prepare(cfg, log=log)
     from pipelines.ray_env import ensure_ray
 
-    ensure_ray()
+    ensure_ray(cfg.log_level)
     check_resources(cfg)
     plan = prep.plan
     where = f"resuming at step {prep.start_step}" if prep.start_step else "from scratch"

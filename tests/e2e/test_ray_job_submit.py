@@ -166,6 +166,11 @@ def test_submit_tiny_pipeline(ray_head, tmp_path):
     for stage, folder in (("synth_scans", "scans"), ("build_dataset", "dataset"), ("sft", "sft"), ("grpo", "grpo"),
                           ("evaluate", "eval")):  # fmt: skip
         assert f"  {stage:<14} {run_dir / folder}/" in out, stage
+    # What a user watches: GRPO's lines say how training goes; Ray's per-run noise stays out (log_level=quiet).
+    assert any(line.startswith("[grpo] step 2/2 reward ") and " s/step" in line for line in out.splitlines())
+    assert any(line.startswith("[sft] step ") and "grad norm" in line for line in out.splitlines())
+    for noise in ("max_restarts > 0", "Token authentication", "Execution plan of Dataset"):
+        assert noise not in out + submit.stderr, noise
     report = json.loads((run_dir / "eval" / "report.json").read_text())
     table = out[out.index("[pipeline] evaluation of grpo/final") :].splitlines()[1:]
     assert table[0].split() == ["task", "questions", "ours", "Spatial-MLLM-4B", "Qwen2.5-VL-3B", "GPT-4o"]
