@@ -1,11 +1,13 @@
 """Scoring rollouts with the reward actor pool, and the reward metrics of a step.
 
     scores = score(pool, tokenizer, batch.records, rollouts, reward_cfg, eos_token_id)
-    advantages = rl_math.group_advantages(scores.total, G, scale)          # [N]
+    advantages, keep = step_advantages(scores.total, scores.valid, grpo, world=W, device=d)   # [N] each
     metrics = reward_metrics(gather(scores.columns()), G)                   # reward/*, train/completions/*
 
 The pool (`pipelines.reward_actors.RewardPool`) batches, times out and retries; the scoring itself
 is `pipelines.rewards` (pure). Video-R1's length bonus needs the whole group, so it is added here.
+A completion the pool could not score is `failed`, not 0: `pipelines/grpo/advantages.py` leaves it
+out of the step.
 """
 
 from __future__ import annotations
