@@ -245,9 +245,10 @@ def two_rank_worker(rank: int, port: int, queue) -> None:
 
 
 def two_rank_steps(rank: int, port: int) -> dict:
-    """One rank: a GRPO step (generate, update with accumulation 2) under ZeRO-3 and under ZeRO-2.
-    Rank 0 samples 3 new tokens per completion, rank 1 12 (eos suppressed, so lengths are exact);
-    rank 1's two videos have different frame shapes, rank 0's the same."""
+    """One rank: a GRPO step (generate, update with accumulation 2 of 2 prompts each) under ZeRO-3
+    and under ZeRO-2. Rank 0 samples 3 new tokens per completion, rank 1 12 (eos suppressed, so
+    lengths are exact); rank 0's 4 videos share one frame shape, rank 1's first micro-batch mixes
+    two shapes (grouping videos by shape would make 1 encoder call there on rank 0 and 2 on rank 1)."""
     import modeling
     from pipelines import deepspeed_setup
     from pipelines.grpo.advantages import step_advantages
@@ -261,23 +262,23 @@ def two_rank_steps(rank: int, port: int) -> dict:
     result = {}
     for zero in (3, 2):
         model, processor = modeling.load("tiny", seed=0)
-        sizes = [(112, 112), (112, 112)] if rank == 0 else [(112, 112), (84, 168)]
+        sizes = [(112, 112)] * 4 if rank == 0 else [(112, 112), (84, 168), (84, 168), (84, 168)]
         videos = [random_video(10 * rank + i, 4, h, w) for i, (h, w) in enumerate(sizes)]
-        questions = [f"Rank {rank} question {i}?" + " More." * (rank + i) for i in range(2)]
+        questions = [f"Rank {rank} question {i}?" + " More." * (rank + i) for i in range(4)]
         inputs = processor(text=[video_prompt(processor, q) for q in questions], videos=videos, padding_side="left")
         batch = PromptBatch(dict(inputs), [{"id": q} for q in questions])
         tok = processor.tokenizer
         eos = tok.convert_tokens_to_ids("<|im_end|>")
         suppress = (*(tok.convert_tokens_to_ids(t) for t in MEDIA_TOKENS), eos)  # eos too: exact lengths
         sampling = Sampling(G, 3 if rank == 0 else 12, 1.0, eos, tok.pad_token_id, suppress_token_ids=suppress)
-        grpo = GRPOConfig(num_generations=G, max_completion_length=12, prompts_per_step=2, micro_batch_prompts=1,
+        grpo = GRPOConfig(num_generations=G, max_completion_length=12, prompts_per_step=4, micro_batch_prompts=2,
                           beta=0.0, loss_type="grpo", lr_llm=LR, lr_connector=LR, scale_rewards="batch")  # fmt: skip
-        engine, _ = engine_for(model, zero, micro_batch=G, accumulation=2, world=2)
+        engine, _ = engine_for(model, zero, micro_batch=2 * G, accumulation=2, world=2)
         torch.manual_seed(rank)
         with deepspeed_setup.unwrapped_for_generation(engine) as module:
             rollouts = generate(module, batch, sampling)
-        rewards = torch.arange(2 * G, dtype=torch.float32) * (rank + 1)  # [8], different spread per rank
-        valid = torch.ones(2 * G, dtype=torch.bool)
+        rewards = torch.arange(4 * G, dtype=torch.float32) * (rank + 1)  # [16], different spread per rank
+        valid = torch.ones(4 * G, dtype=torch.bool)
         advantages, keep = step_advantages(rewards, valid, grpo, world=2, device=engine.device)
         policy_step(engine, batch, rollouts, advantages, None, None, grpo, suppress, keep=keep, num_processes=2)
         weights = engine_weights(engine)  # rank 0 only
@@ -303,9 +304,15 @@ def two_ranks() -> dict:
     for _ in procs:
         rank, res = queue.get(timeout=600)
         if "error" in res:
+            errors = {rank: res["error"]}
+            try:  # the other rank's error is usually the cause (this one lost its peer)
+                other, more = queue.get(timeout=10)
+                errors[other] = more.get("error", "finished")
+            except Exception:
+                pass
             for p in procs:
                 p.kill()
-            raise RuntimeError(f"rank {rank} failed: {res['error']}")
+            raise RuntimeError("\n".join(f"rank {r} failed: {e}" for r, e in sorted(errors.items())))
         results[rank] = res
     for p in procs:
         p.join(timeout=60)

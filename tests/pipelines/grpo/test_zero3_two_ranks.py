@@ -1,11 +1,13 @@
 """Two gloo ranks under ZeRO-3, every parameter partitioned: a GRPO step whose ranks sample
 completions of different lengths (3 and 12 tokens) and whose micro-batches hold different mixes of
-frame shapes finishes, and gives the rollouts, advantages and weights of the same step under
+frame shapes (rank 0: one shape; rank 1: two in one micro-batch) finishes, and gives the rollouts, advantages and weights of the same step under
 ZeRO-2. `scale_rewards=batch` divides by the std of both ranks' rewards together.
 
-With DeepSpeed's hooks left on during generation this step hangs (each decoded token gathers
-parameters, and the ranks decode different numbers of tokens); the subprocess timeout turns a
-hang into a failure.
+Both failure modes were seen here: with DeepSpeed's hooks left on during generation the step hangs
+(each decoded token gathers parameters, and the ranks decode different numbers of tokens); with
+the spatial encoder called once per frame shape, gloo aborts with "Received data size doesn't
+match expected size ... a distributed collective mismatch". The subprocess timeout turns a hang
+into a failure.
 """
 
 from __future__ import annotations
@@ -36,8 +38,8 @@ def two_ranks() -> dict:
 
 def test_ranks_generate_different_lengths_and_finish(two_ranks):
     ranks = two_ranks["ranks"]
-    assert ranks["0"]["zero3"]["lengths"] == [3] * 2 * G
-    assert ranks["1"]["zero3"]["lengths"] == [12] * 2 * G
+    assert ranks["0"]["zero3"]["lengths"] == [3] * 4 * G
+    assert ranks["1"]["zero3"]["lengths"] == [12] * 4 * G
 
 
 def test_zero3_gives_the_zero2_step(two_ranks):
@@ -49,12 +51,12 @@ def test_zero3_gives_the_zero2_step(two_ranks):
 
 
 def test_batch_scaling_uses_the_std_of_both_ranks(two_ranks):
-    rewards = torch.cat([torch.arange(2 * G, dtype=torch.float32) * (r + 1) for r in range(2)])  # both ranks'
-    std = float(rewards.double().std())  # unbiased, over the 16 rewards of the global batch
+    rewards = torch.cat([torch.arange(4 * G, dtype=torch.float32) * (r + 1) for r in range(2)])  # both ranks'
+    std = float(rewards.double().std())  # unbiased, over the 32 rewards of the global batch
     for r in range(2):
-        mine = rewards[r * 2 * G : (r + 1) * 2 * G].view(-1, G)
+        mine = rewards[r * 4 * G : (r + 1) * 4 * G].view(-1, G)
         expected = ((mine - mine.mean(dim=1, keepdim=True)) / (std + 1e-4)).reshape(-1)
         assert two_ranks["ranks"][str(r)]["zero3"]["advantages"] == pytest.approx(expected.tolist(), abs=1e-6)
     # and not the rank's own std (rank 1's rewards spread twice as far as rank 0's)
-    own = float(rewards[2 * G :].std())
+    own = float(rewards[4 * G :].std())
     assert abs(own - std) > 0.5
