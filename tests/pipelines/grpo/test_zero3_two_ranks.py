@@ -1,7 +1,7 @@
 """Two gloo ranks under ZeRO-3, every parameter partitioned: a GRPO step whose ranks sample
 completions of different lengths (3 and 12 tokens) and whose micro-batches hold different mixes of
-frame shapes (rank 0: one shape; rank 1: two in one micro-batch) finishes, and gives the rollouts, advantages and weights of the same step under
-ZeRO-2. `scale_rewards=batch` divides by the std of both ranks' rewards together.
+frame shapes (rank 0: one shape; rank 1: two in one micro-batch) finishes, and gives the
+rollouts, advantages and weights of the same step under ZeRO-2. `scale_rewards=batch` divides by the std of both ranks' rewards together.
 
 Both failure modes were seen here: with DeepSpeed's hooks left on during generation the step hangs
 (each decoded token gathers parameters, and the ranks decode different numbers of tokens); with
