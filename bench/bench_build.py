@@ -31,13 +31,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
-from data_gen.build import build_dataset  # noqa: E402
-from data_gen.build_config import BuildConfig  # noqa: E402
-from data_gen.config import QAConfig  # noqa: E402
-from data_gen.frame_selection import greedy_max_coverage, scan_frame_geometry, uniform_indices, voxelize  # noqa: E402
-from data_gen.scannet import read_scan  # noqa: E402
-from data_gen.scene_records import scene_records  # noqa: E402
-from data_gen.synthetic import generate_scene, synthesize_scans  # noqa: E402
+from data_gen.build.config import BuildConfig  # noqa: E402
+from data_gen.build.run import build_dataset  # noqa: E402
+from data_gen.qa.config import QAConfig  # noqa: E402
+from data_gen.qa.frame_selection import greedy_max_coverage, scan_frame_geometry, uniform_indices, voxelize  # noqa: E402
+from data_gen.qa.scene_records import scene_records  # noqa: E402
+from data_gen.scans.scannet import read_scan  # noqa: E402
+from data_gen.synthetic.scenes import generate_scene, synthesize_scans  # noqa: E402
 
 
 def per_scene(scenes: list[Path], qa: QAConfig, repeats: int) -> tuple[float, float]:
@@ -140,8 +140,8 @@ def peak_memory(n: int, work: Path) -> float:
     synthesize_scans(work, n, seed=2, num_frames=24, width=64, height=48)
     code = (
         f"import ray, sys; from pathlib import Path; sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})\n"
-        "from data_gen.build import build_dataset; from data_gen.build_config import BuildConfig\n"
-        "from data_gen.config import QAConfig\n"
+        "from data_gen.build.run import build_dataset; from data_gen.build.config import BuildConfig\n"
+        "from data_gen.qa.config import QAConfig\n"
         "ray.init(address='local', num_cpus=2, include_dashboard=False, log_to_driver=False)\n"
         f"w = Path({str(work)!r}); build_dataset(w / 'scans', w / 'dataset', w / 'cache', QAConfig(), BuildConfig(), 0,"
         " log=lambda _: None)\n"

@@ -28,7 +28,7 @@ def main(argv: list[str]) -> None:
     p.add_argument("--height", type=int, default=240)
     p.add_argument("--sens", action="store_true", help="one .sens file per scene instead of exported folders")
     a = p.parse_args(argv)
-    from data_gen.synthetic import synthesize_scans
+    from data_gen.synthetic.scenes import synthesize_scans
 
     if a.num_scenes < 1 or a.frames < 2 or a.width < 16 or a.height < 16:
         p.error("need --num-scenes >= 1, --frames >= 2, --width/--height >= 16")

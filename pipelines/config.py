@@ -18,9 +18,9 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from data_gen.build_config import BuildConfig
-from data_gen.config import QAConfig
+from data_gen.build.config import BuildConfig
 from data_gen.errors import InputError
+from data_gen.qa.config import QAConfig
 from pipelines.evaluate.config import EvalConfig
 from pipelines.grpo.config import GRPOConfig
 from pipelines.sft.config import SFTConfig

@@ -21,7 +21,7 @@ def run(cfg: RunConfig, log=print) -> Path:
     if is_complete(out, key):
         log(f"[{STAGE}] already complete: {out}")
         return out
-    from data_gen.build import DatasetBuildError, build_dataset, list_scenes
+    from data_gen.build.run import DatasetBuildError, build_dataset, list_scenes
     from pipelines.ray_env import ensure_ray
 
     if not list_scenes(cfg.scans_path()):  # a missing or empty folder fails before Ray starts

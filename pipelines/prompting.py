@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from data_gen.errors import InputError
-from data_gen.frame_selection import uniform_positions
+from data_gen.qa.frame_selection import uniform_positions
 
 SYSTEM_PROMPT = "You are a helpful assistant."
 ANSWER_FORMAT = {
@@ -83,7 +83,7 @@ def frame_ids(record: dict[str, Any], *, sampling: str, num_frames: int) -> list
 @functools.lru_cache(maxsize=4)
 def _scan(scene_dir: str):
     """A scan is read once per process for consecutive records on the same scene."""
-    from data_gen.scannet import read_scan
+    from data_gen.scans.scannet import read_scan
 
     return read_scan(scene_dir)
 

@@ -16,7 +16,7 @@ def scans_hash(cfg: RunConfig) -> str:
 
 def run(cfg: RunConfig, log=print) -> Path:
     """Write cfg.data.synthetic.num_scenes scenes to run_dir/scans; a no-op when already done."""
-    from data_gen.synthetic import synthesize_scans
+    from data_gen.synthetic.scenes import synthesize_scans
 
     out = cfg.scans_path()
     if cfg.data.scans_dir:

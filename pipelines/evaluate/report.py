@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from data_gen.scene_cache import write_table_atomic
+from data_gen.build.scene_cache import write_table_atomic
 from pipelines.evaluate.aggregate import PAPER_TABLE, TASK_LABELS, TASKS, task_of
 from pipelines.run_meta import tmp_name, write_json_atomic, write_text_atomic
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from data_gen.errors import InputError
-from data_gen.frame_selection import uniform_positions
+from data_gen.qa.frame_selection import uniform_positions
 
 # Decode forward instead of seeking when the next sample is at most this many frames ahead: a
 # seek lands on a keyframe and decodes from there anyway, so short gaps are cheaper without one.

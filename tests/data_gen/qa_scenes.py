@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from data_gen.scan import InMemoryFrames, Instance, Scan
+from data_gen.scans.scan import InMemoryFrames, Instance, Scan
 
 Box = tuple[tuple[float, float, float], tuple[float, float, float]]  # (lo, hi) corners, metres
 

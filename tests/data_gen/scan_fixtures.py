@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from data_gen.scan import InMemoryFrames, Instance, Scan
+from data_gen.scans.scan import InMemoryFrames, Instance, Scan
 
 COLOR_W, COLOR_H = 32, 24
 DEPTH_W, DEPTH_H = 16, 12

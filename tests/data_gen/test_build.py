@@ -9,11 +9,11 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from data_gen.build import DatasetBuildError, build_dataset, process_scene, settings_hash
-from data_gen.build_config import BuildConfig
-from data_gen.config import QAConfig
+from data_gen.build.config import BuildConfig
+from data_gen.build.run import DatasetBuildError, build_dataset, process_scene, settings_hash
+from data_gen.qa.config import QAConfig
 from data_gen.schema import RECORD_SCHEMA
-from data_gen.synthetic import synthesize_scans
+from data_gen.synthetic.scenes import synthesize_scans
 
 QA = QAConfig()
 
@@ -121,7 +121,7 @@ def test_scene_content_hash_is_sha256_of_sorted_paths_and_bytes(scans, tmp_path)
     # The cache key's content hash: every file under the scene (symlinked folders not followed).
     import hashlib
 
-    from data_gen.scene_cache import scene_content_hash
+    from data_gen.build.scene_cache import scene_content_hash
 
     scene = tmp_path / "scene"
     shutil.copytree(sorted(scans.iterdir())[0], scene)

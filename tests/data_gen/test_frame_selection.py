@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from data_gen.frame_selection import (
+from data_gen.qa.frame_selection import (
     greedy_max_coverage,
     pad_positions,
     scan_frame_geometry,
@@ -127,7 +127,7 @@ def test_greedy_is_fast_on_large_voxel_sets():
 
 
 def test_one_array_path_matches_the_per_frame_path():
-    from data_gen.frame_selection import scan_frame_coords, voxelize_coords
+    from data_gen.qa.frame_selection import scan_frame_coords, voxelize_coords
 
     scan = stare_then_sweep_scan()
     ids = scan.frames.ids

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 
-from data_gen.geometry import (
+from data_gen.qa.geometry import (
     OrientedBox,
     alpha_shape_area,
     box_distance,
@@ -158,7 +158,7 @@ def test_alpha_shape_drops_sparse_gaps_and_degenerate_input():
 
 
 def test_unique_rows_matches_numpy():
-    from data_gen.geometry import _unique_rows
+    from data_gen.qa.geometry import _unique_rows
 
     rng = np.random.default_rng(0)
     for n in (0, 1, 2, 50, 2000):

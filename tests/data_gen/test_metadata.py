@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from data_gen.config import QAConfig
-from data_gen.metadata import SceneMetadata, normalise_label, room_geometry, scene_metadata, scene_objects
-from data_gen.scan import Instance, ScanError
-from data_gen.visibility import visibility_frame_ids, visible_points
+from data_gen.qa.config import QAConfig
+from data_gen.qa.metadata import SceneMetadata, normalise_label, room_geometry, scene_metadata, scene_objects
+from data_gen.qa.visibility import visibility_frame_ids, visible_points
+from data_gen.scans.scan import Instance, ScanError
 from tests.data_gen.qa_scenes import (
     MeshBuilder,
     box_quads,
@@ -173,8 +173,8 @@ def test_instance_with_vertex_ids_outside_the_mesh_is_an_error():
 def test_interior_thinning_keeps_the_alpha_shape_area(monkeypatch):
     # floor_points keeps one point per 1/(2 alpha) cell deep inside the floor; the alpha shape,
     # notches and holes included, must come out as from all the points.
-    import data_gen.metadata as metadata
-    from data_gen.geometry import alpha_shape_area
+    import data_gen.qa.metadata as metadata
+    from data_gen.qa.geometry import alpha_shape_area
 
     rng = np.random.default_rng(0)
     clouds = []
@@ -199,7 +199,7 @@ def test_interior_thinning_keeps_the_alpha_shape_area(monkeypatch):
 
 
 def test_faces_of_all_instances_at_once_match_one_by_one():
-    from data_gen.metadata import _instance_faces, _instances_faces
+    from data_gen.qa.metadata import _instance_faces, _instances_faces
 
     scan = furnished_room(num_frames=2)
     vids = [v for _, v in scene_objects(scan, CFG)]

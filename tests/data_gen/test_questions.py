@@ -7,13 +7,13 @@ import math
 import numpy as np
 import pytest
 
-from data_gen.config import QAConfig
-from data_gen.geometry import OrientedBox
-from data_gen.metadata import Appearance, ObjectMeta, SceneMetadata
-from data_gen.questions import GENERATORS
-from data_gen.questions._common import random_tuples
-from data_gen.questions._direction import ccw_angles, classify, edge_distance
-from data_gen.questions.object_rel_distance import rejection
+from data_gen.qa.config import QAConfig
+from data_gen.qa.geometry import OrientedBox
+from data_gen.qa.metadata import Appearance, ObjectMeta, SceneMetadata
+from data_gen.qa.questions import GENERATORS
+from data_gen.qa.questions._common import random_tuples
+from data_gen.qa.questions._direction import ccw_angles, classify, edge_distance
+from data_gen.qa.questions.object_rel_distance import rejection
 from data_gen.schema import QUESTION_TYPES
 from tests.data_gen.qa_scenes import FURNITURE
 

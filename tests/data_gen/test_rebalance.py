@@ -1,7 +1,7 @@
 """Scene splits and the question mix, on hand-made rows."""
 
-from data_gen.build_config import PAPER_MIX
-from data_gen.rebalance import select_mix, split_scenes
+from data_gen.build.config import PAPER_MIX
+from data_gen.build.rebalance import select_mix, split_scenes
 
 
 def test_split_is_by_scene_deterministic_and_has_val():

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from data_gen.ply import read_ply
-from data_gen.scan import Scan, ScanError
-from data_gen.scannet import read_scan, write_scan
-from data_gen.sens import SensFile, SensFrame, SensHeader, write_sens
+from data_gen.scans.ply import read_ply
+from data_gen.scans.scan import Scan, ScanError
+from data_gen.scans.scannet import read_scan, write_scan
+from data_gen.scans.sens import SensFile, SensFrame, SensHeader, write_sens
 from tests.data_gen.scan_fixtures import axis_alignment, camera_pose, depth_mm, make_scan, smooth_color
 
 LAYOUTS = ["exported", "sens"]
@@ -103,12 +103,12 @@ def test_inf_poses_are_skipped(tmp_path: Path, layout: str, caplog: pytest.LogCa
     scene = _write(scan, tmp_path, layout)
     if layout == "exported":
         assert (scene / "pose" / "3.txt").read_text().split() == ["-inf"] * 16
-    with caplog.at_level(logging.WARNING, logger="data_gen.scannet"):
+    with caplog.at_level(logging.WARNING, logger="data_gen.scans.scannet"):
         got = read_scan(scene)
     assert got.frames.ids == [1, 2, 4, 5]
     assert got.frames.skipped == {0: "non-finite pose", 3: "non-finite pose"}
     assert got.num_frames == 6
-    warnings = [r for r in caplog.records if r.name == "data_gen.scannet"]
+    warnings = [r for r in caplog.records if r.name == "data_gen.scans.scannet"]
     assert len(warnings) == 1 and "2 of 6" in warnings[0].getMessage()
 
 

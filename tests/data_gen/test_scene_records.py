@@ -10,10 +10,10 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from data_gen.config import QAConfig
-from data_gen.frame_selection import uniform_indices
-from data_gen.scan import ScanError
-from data_gen.scene_records import scene_records
+from data_gen.qa.config import QAConfig
+from data_gen.qa.frame_selection import uniform_indices
+from data_gen.qa.scene_records import scene_records
+from data_gen.scans.scan import ScanError
 from data_gen.schema import COLUMNS, RECORD_SCHEMA, record_id, records_to_table, validate_record
 from tests.data_gen.qa_scenes import furnished_room, turning_scan
 
@@ -127,7 +127,7 @@ def test_validate_record_names_the_problem(records):
 
 
 def test_generated_scene_end_to_end():
-    synthetic = pytest.importorskip("data_gen.synthetic")
+    synthetic = pytest.importorskip("data_gen.synthetic.scenes")
     scan, objects = synthetic.generate_scene("scene0001_00", 1, num_frames=48, width=160, height=120)
     recs = scene_records(scan, CFG, seed=0)
     assert recs and all(validate_record(r) is None for r in recs)
@@ -144,7 +144,7 @@ def test_generated_scene_end_to_end():
 def test_each_depth_frame_is_decoded_once(monkeypatch):
     # Appearance times and frame selection share the frames that are both visibility steps and
     # candidates: one decode each, and the same records as reading them twice.
-    import data_gen.scene_records as sr
+    import data_gen.qa.scene_records as sr
 
     scan = furnished_room(num_frames=48)  # at 2 fps every frame is a visibility step and a candidate
     reads: Counter = Counter()

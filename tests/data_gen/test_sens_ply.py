@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from data_gen.codecs import (
+from data_gen.scans.codecs import (
     COLOR_JPEG,
     COLOR_PNG,
     COLOR_RAW,
@@ -21,10 +21,10 @@ from data_gen.codecs import (
     encode_color,
     encode_depth,
 )
-from data_gen.ply import read_ply, write_ply
-from data_gen.scan import ScanError
-from data_gen.scannet import read_scan, write_scan
-from data_gen.sens import SensFile, SensFrame, SensHeader, write_sens
+from data_gen.scans.ply import read_ply, write_ply
+from data_gen.scans.scan import ScanError
+from data_gen.scans.scannet import read_scan, write_scan
+from data_gen.scans.sens import SensFile, SensFrame, SensHeader, write_sens
 from tests.data_gen.scan_fixtures import make_scan
 
 RNG = np.random.default_rng(0)
@@ -194,6 +194,6 @@ def test_exported_scene_without_intrinsic_folder_uses_txt(tmp_path: Path) -> Non
 
 
 def test_scan_io_never_imports_torch() -> None:
-    code = ("import sys, data_gen.scannet, data_gen.sens, data_gen.ply, data_gen.codecs, data_gen.scan_frames; "
+    code = ("import sys, data_gen.scans.scannet, data_gen.scans.sens, data_gen.scans.ply, data_gen.scans.codecs, data_gen.scans.scan_frames; "
             "assert 'torch' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 
-from data_gen.room import Room, rect_distance
-from data_gen.scan import Scan
-from data_gen.synthetic import generate_scene, scene_layout, scene_seed, synthesize_scans
+from data_gen.scans.scan import Scan
+from data_gen.synthetic.room import Room, rect_distance
+from data_gen.synthetic.scenes import generate_scene, scene_layout, scene_seed, synthesize_scans
 
 SMALL = {"num_frames": 8, "width": 160, "height": 120}
 ROOM_LABELS = {"wall", "floor", "ceiling"}
@@ -141,7 +141,7 @@ def test_depth_lands_on_mesh(scenes, which):
 
 
 def test_write_read_roundtrip_keeps_depth_on_mesh(scenes, tmp_path):
-    from data_gen.scannet import read_scan, write_scan
+    from data_gen.scans.scannet import read_scan, write_scan
 
     scan, _ = scenes[L_SEED]
     back = read_scan(write_scan(scan, tmp_path / scan.name))
@@ -287,7 +287,7 @@ def test_synthesize_scans_same_bytes(tmp_path):
 
 
 def test_synthesize_scans_sens(tmp_path):
-    from data_gen.scannet import read_scan
+    from data_gen.scans.scannet import read_scan
 
     (path,) = synthesize_scans(tmp_path, 1, seed=1, num_frames=2, width=48, height=36, sens=True)
     assert isinstance(path, Path) and (path / f"{path.name}.sens").exists()

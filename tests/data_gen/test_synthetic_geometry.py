@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from data_gen.appearance import Palette
-from data_gen.layout import Box
-from data_gen.meshing import grid_quad
-from data_gen.render import RenderScene, render_frame
-from data_gen.room import Room, rects_separated
-from data_gen.trajectory import intrinsics
+from data_gen.synthetic.appearance import Palette
+from data_gen.synthetic.layout import Box
+from data_gen.synthetic.meshing import grid_quad
+from data_gen.synthetic.render import RenderScene, render_frame
+from data_gen.synthetic.room import Room, rects_separated
+from data_gen.synthetic.trajectory import intrinsics
 
 BOUNDS = (-3.0, -2.0, 3.0, 2.0)
 NOTCHES = [(-3.0, -2.0, -1.0, -0.5), (1.0, -2.0, 3.0, -0.5), (1.0, 0.5, 3.0, 2.0), (-3.0, 0.5, -1.0, 2.0)]

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from data_gen.scannet import read_scan
+from data_gen.scans.scannet import read_scan
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from data_gen.build import build_dataset
+from data_gen.build.run import build_dataset
 from pipelines.config import build_config
 
 REPO = Path(__file__).resolve().parents[2]

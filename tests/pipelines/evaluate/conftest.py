@@ -9,11 +9,11 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from data_gen.config import QAConfig
-from data_gen.scannet import read_scan
-from data_gen.scene_records import scene_records
+from data_gen.qa.config import QAConfig
+from data_gen.qa.scene_records import scene_records
+from data_gen.scans.scannet import read_scan
 from data_gen.schema import records_to_table
-from data_gen.synthetic import synthesize_scans
+from data_gen.synthetic.scenes import synthesize_scans
 from tests.pipelines.evaluate.video_fixtures import synthetic_frames, write_mp4
 
 

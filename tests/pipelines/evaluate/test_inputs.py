@@ -9,8 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from data_gen.frame_selection import uniform_positions
-from data_gen.scannet import read_scan
+from data_gen.qa.frame_selection import uniform_positions
+from data_gen.scans.scannet import read_scan
 from pipelines.config import build_config
 from pipelines.evaluate.inputs import EvalInputError, dataset_items, load_frames, load_items, vsibench_items
 from tests.pipelines.evaluate.conftest import VSI_ROWS

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from data_gen.frame_selection import uniform_positions
+from data_gen.qa.frame_selection import uniform_positions
 from pipelines.evaluate.video import SEEK_GAP, VideoError, read_frames
 from tests.pipelines.evaluate.video_fixtures import synthetic_frames, write_mp4
 

@@ -48,7 +48,7 @@ def grpo_data(tmp_path_factory) -> Path:
     """A folder with `scans/` (one synthetic scene, 12 frames of 112x112) and `dataset/train`:
     10 hand-written records, multiple choice and numerical, 4 frames each."""
     from data_gen.schema import records_to_table
-    from data_gen.synthetic import synthesize_scans
+    from data_gen.synthetic.scenes import synthesize_scans
 
     root = tmp_path_factory.mktemp("grpo_data")
     synthesize_scans(root, 1, seed=0, num_frames=12, width=112, height=112)

@@ -19,11 +19,11 @@ TRAIN_RECORDS = 10
 @pytest.fixture(scope="session")
 def sft_data(tmp_path_factory, ray_session) -> Path:
     """A folder holding `scans/` and `dataset/{train,val}` (train = 10 records)."""
-    from data_gen.build import build_dataset
-    from data_gen.build_config import BuildConfig
-    from data_gen.config import QAConfig
+    from data_gen.build.config import BuildConfig
+    from data_gen.build.run import build_dataset
+    from data_gen.qa.config import QAConfig
     from data_gen.schema import RECORD_SCHEMA
-    from data_gen.synthetic import synthesize_scans
+    from data_gen.synthetic.scenes import synthesize_scans
 
     root = tmp_path_factory.mktemp("sft_data")
     synthesize_scans(root, 3, seed=0, num_frames=24, width=112, height=112)

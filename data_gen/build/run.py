@@ -1,0 +1,216 @@
+"""The dataset build on Ray Data: scans -> per-scene QA records (parallel, cached) -> splits by
+scene -> the question mix -> Parquet shards + card, written under a temporary name and renamed.
+
+Ray does the heavy per-scene work (reading frames, metadata, questions, frame selection); the
+driver only sees per-scene summaries and (id, type) columns, and streams shards out one by one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from data_gen.build.config import BuildConfig
+from data_gen.build.dataset_card import write_card
+from data_gen.build.rebalance import select_mix, split_scenes
+from data_gen.build.scene_cache import cache_key, cache_path, write_table_atomic
+from data_gen.errors import InputError
+from data_gen.qa.config import QAConfig
+from data_gen.scans.scan import ScanError
+from data_gen.schema import RECORD_SCHEMA
+
+SPLITS = ("train", "val")
+
+
+class DatasetBuildError(InputError):
+    """The build cannot produce a dataset (no scenes, too many rejected). Names the scenes."""
+
+
+def list_scenes(scans_dir: Path) -> list[Path]:
+    """Every scene folder under scans_dir, sorted. Hidden and temporary folders are not scenes."""
+    if not scans_dir.is_dir():
+        raise DatasetBuildError(f"{scans_dir}: scans folder does not exist")
+    return sorted(p for p in scans_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def settings_hash(qa: QAConfig, seed: int) -> str:
+    """What a scene's records depend on besides its files."""
+    payload = json.dumps({"qa": qa.model_dump(mode="json"), "seed": seed}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def process_scene(row: dict, *, cache_dir: str, qa: QAConfig, seed: int, settings: str) -> dict:
+    """One scene -> its cached records. Runs in a Ray task; never raises for bad input."""
+    from data_gen.qa.scene_records import scene_records
+    from data_gen.scans.scannet import read_scan
+
+    scene_dir = Path(row["scene_dir"])
+    out = {"scene": scene_dir.name, "key": "", "status": "ok", "reason": "", "num_records": 0, "cached": False}
+    try:
+        key = cache_key(scene_dir, settings)
+        out["key"] = key
+        path = cache_path(Path(cache_dir), scene_dir.name, key)
+        if path.exists():
+            out.update(cached=True, num_records=pq.read_metadata(path).num_rows)
+            return out
+        records = scene_records(read_scan(scene_dir), qa, seed)
+        write_table_atomic(pa.Table.from_pylist(records, schema=RECORD_SCHEMA), path)
+        out["num_records"] = len(records)
+    except ScanError as e:
+        out.update(status="rejected", reason=str(e))
+    except Exception as e:  # a scene must not take the build down; the card names it
+        where = traceback.extract_tb(e.__traceback__)[-1]
+        out.update(status="rejected", reason=f"{type(e).__name__}: {e} (at {Path(where.filename).name}:{where.lineno})")
+    return out
+
+
+@contextlib.contextmanager
+def _scene_map_context() -> Iterator[None]:
+    """Ray Data settings for the per-scene map, for the Datasets created inside (each Dataset
+    snapshots the DataContext when it is created); the caller's context is restored after.
+
+    Without op resource reservation. Its budgets come from the cluster resources that Ray Data's
+    autoscaling coordinator (an actor, started on first use) reports asynchronously, and the
+    executor refreshes them at most once a second: until then the budget is 0 CPUs and only the
+    liveness rule lets a single task run ("Tasks: 1 [backpressured:tasks(ResourceBudget)]"), for
+    the first second of every build and for the seconds the coordinator takes to start on a fresh
+    cluster. This map has one input block of one path per scene and a few hundred bytes of output
+    per scene, so there is no object-store pressure to budget for: every scene task is submitted
+    at once and Ray core runs as many as the CPUs allow.
+    """
+    from ray.data import DataContext
+
+    ctx = DataContext.get_current()
+    saved = ctx.op_resource_reservation_enabled
+    ctx.op_resource_reservation_enabled = False
+    try:
+        yield
+    finally:
+        ctx.op_resource_reservation_enabled = saved
+
+
+def _run_scenes(scenes: list[Path], cache_dir: Path, qa: QAConfig, seed: int, cpus: float) -> list[dict]:
+    import ray.data
+
+    with _scene_map_context():
+        ds = ray.data.from_items([{"scene_dir": str(p)} for p in scenes], override_num_blocks=len(scenes))
+        ds = ds.map(
+            process_scene,
+            fn_kwargs={"cache_dir": str(cache_dir), "qa": qa, "seed": seed, "settings": settings_hash(qa, seed)},
+            num_cpus=cpus,
+        )
+    return sorted(ds.take_all(), key=lambda r: r["scene"])
+
+
+def _run_scenes_here(scenes: list[Path], cache_dir: Path, qa: QAConfig, seed: int) -> list[dict]:
+    """The same per-scene function, one scene after another in this process (no Ray)."""
+    kwargs = {"cache_dir": str(cache_dir), "qa": qa, "seed": seed, "settings": settings_hash(qa, seed)}
+    return sorted((process_scene({"scene_dir": str(p)}, **kwargs) for p in scenes), key=lambda r: r["scene"])
+
+
+def _write_split(paths: list[Path], keep: set[str], folder: Path, shard_rows: int) -> int:
+    """Stream the kept records of these scenes into part-00000.parquet, ... in scene order."""
+    folder.mkdir(parents=True)
+    keep_arr = pa.array(sorted(keep), pa.string())
+    pending: list[pa.Table] = []
+    rows = shard = total = 0
+
+    def flush() -> None:
+        nonlocal pending, rows, shard
+        table = pa.concat_tables(pending).combine_chunks()
+        pq.write_table(table, folder / f"part-{shard:05d}.parquet", compression="zstd")
+        pending, rows, shard = [], 0, shard + 1
+
+    for path in paths:
+        table = pq.read_table(path, schema=RECORD_SCHEMA)
+        table = table.filter(pc.is_in(table["id"], value_set=keep_arr))
+        while table.num_rows:
+            take = table.slice(0, shard_rows - rows)
+            pending.append(take)
+            rows += take.num_rows
+            total += take.num_rows
+            table = table.slice(take.num_rows)
+            if rows == shard_rows:
+                flush()
+    if rows or shard == 0:  # an empty split still gets one (empty) shard with the schema
+        if not pending:
+            pending.append(RECORD_SCHEMA.empty_table())
+        flush()
+    return total
+
+
+def build_dataset(
+    scans_dir: Path,
+    out_dir: Path,
+    cache_dir: Path,
+    qa: QAConfig,
+    build: BuildConfig,
+    seed: int,
+    log=print,
+    *,
+    sequential: bool = False,
+) -> dict:
+    """Build the dataset into out_dir (replaced atomically). Returns the dataset card.
+
+    sequential=True runs the per-scene function in this process, one scene after another, instead
+    of as Ray tasks (same outputs; for debugging, and the benchmark's baseline).
+    """
+    scenes = list_scenes(scans_dir)
+    if not scenes:
+        raise DatasetBuildError(f"{scans_dir}: no scene folders")
+    log(f"[build_dataset] {len(scenes)} scenes from {scans_dir}")
+    if sequential:
+        results = _run_scenes_here(scenes, cache_dir, qa, seed)
+    else:
+        results = _run_scenes(scenes, cache_dir, qa, seed, build.num_cpus_per_scene)
+    rejects = [r for r in results if r["status"] != "ok"]
+    if len(rejects) > build.max_reject_fraction * len(scenes):
+        names = "\n".join(f"  {r['scene']}: {r['reason']}" for r in rejects)
+        raise DatasetBuildError(
+            f"{len(rejects)} of {len(scenes)} scenes rejected (more than data.build.max_reject_fraction="
+            f"{build.max_reject_fraction}):\n{names}"
+        )
+    ok = [r for r in results if r["status"] == "ok"]
+    split_of = split_scenes([r["scene"] for r in ok], build.val_fraction, seed)
+    paths = {r["scene"]: cache_path(cache_dir, r["scene"], r["key"]) for r in ok}
+    total_candidates = sum(r["num_records"] for r in ok) or 1
+
+    tmp = out_dir.with_name(f".{out_dir.name}.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    counts, mix_report = {}, {}
+    for split in SPLITS:
+        scene_paths = [paths[s] for s in sorted(paths) if split_of[s] == split]
+        rows = []
+        for p in scene_paths:
+            t = pq.read_table(p, columns=["id", "question_type"])
+            rows.extend(zip(t["id"].to_pylist(), t["question_type"].to_pylist(), strict=True))
+        target = round(build.target_total * len(rows) / total_candidates) if build.target_total else 0
+        keep, mix_report[split] = select_mix(rows, build.mix, target, seed)
+        counts[split] = _write_split(scene_paths, keep, tmp / split, build.shard_rows)
+        log(f"[build_dataset] {split}: {counts[split]} records from {len(scene_paths)} scenes")
+    card = write_card(
+        tmp,
+        results=results,
+        split_of=split_of,
+        mix_report=mix_report,
+        config={"qa": qa.model_dump(mode="json"), "build": build.model_dump(mode="json"), "seed": seed},
+        scans_dir=scans_dir,
+    )
+    old = out_dir.with_name(f".{out_dir.name}.old{os.getpid()}")
+    if out_dir.exists():
+        os.replace(out_dir, old)
+    os.replace(tmp, out_dir)
+    shutil.rmtree(old, ignore_errors=True)
+    log(f"[build_dataset] wrote {out_dir} ({len(rejects)} scenes rejected)")
+    return card

@@ -1,0 +1,38 @@
+"""object_counting: how many instances of a category (VSI-Bench: only categories with more than one)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from data_gen.qa.config import QAConfig
+from data_gen.qa.metadata import SceneMetadata
+from data_gen.qa.questions._common import record, take_valid
+
+QUESTION_TYPE = "object_counting"
+TEMPLATE = "How many {category}(s) are in this room?"
+
+
+def generate(meta: SceneMetadata, rng: np.random.Generator, config: QAConfig) -> list[dict[str, Any]]:
+    groups = {c: objs for c, objs in meta.by_category().items() if len(objs) > 1}
+    categories = sorted(groups)
+
+    def build(category: str) -> dict[str, Any]:
+        ids = [o.object_id for o in groups[category]]
+        n = len(ids)
+        rationale = (
+            f"The scene has {n} instances labelled {category} (object ids {', '.join(map(str, ids))}), "
+            f"so the count is {n}."
+        )
+        return record(
+            QUESTION_TYPE,
+            TEMPLATE.format(category=category),
+            str(n),
+            rationale,
+            params={"category": category},
+            details={"object_ids": ids, "count": n},
+        )
+
+    order = (categories[i] for i in rng.permutation(len(categories)))
+    return take_valid(order, build, config.cap(QUESTION_TYPE))

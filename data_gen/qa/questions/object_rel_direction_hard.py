@@ -1,0 +1,17 @@
+"""object_rel_direction_hard: the hard level of relative direction (geometry in _direction.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from data_gen.qa.config import QAConfig
+from data_gen.qa.metadata import SceneMetadata
+from data_gen.qa.questions._direction import generate_direction
+
+QUESTION_TYPE = "object_rel_direction_hard"
+
+
+def generate(meta: SceneMetadata, rng: np.random.Generator, config: QAConfig) -> list[dict[str, Any]]:
+    return generate_direction(meta, rng, config, "hard")

@@ -1,0 +1,92 @@
+"""object_rel_distance: which of four categories is closest to a single-instance anchor.
+
+A candidate category's distance is that of its nearest instance. Rejected (VSI-Bench): the
+nearest candidate within rel_distance_margin of the anchor, or two candidates whose distances are
+within the margin of each other (the large-room margin above large_room_area), so the answer is
+never decided by annotation noise.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any
+
+import numpy as np
+
+from data_gen.qa.config import QAConfig
+from data_gen.qa.metadata import SceneMetadata
+from data_gen.qa.questions._common import lettered, r4, record, shuffled_space, take_valid
+
+QUESTION_TYPE = "object_rel_distance"
+TEMPLATE = (
+    "Measuring from the closest point of each object, which of these objects ({a}, {b}, {c}, {d}) "
+    "is the closest to the {anchor}?"
+)
+NUM_CHOICES = 4
+
+
+def rejection(distances: list[float], margin: float, gap: float) -> str | None:
+    """Why candidate distances (metres) make an ambiguous question, or None when they are fine."""
+    ds = sorted(distances)
+    if ds[0] < margin:
+        return f"nearest candidate {ds[0]:.2f} m from the anchor (< {margin} m)"
+    close = [b - a for a, b in itertools.pairwise(ds) if b - a < gap]
+    if close:
+        return f"two candidates {min(close):.2f} m apart in distance (< {gap} m)"
+    return None
+
+
+def generate(meta: SceneMetadata, rng: np.random.Generator, config: QAConfig) -> list[dict[str, Any]]:
+    anchors = meta.unique_objects()
+    categories = sorted(meta.by_category())
+    gap = (
+        config.rel_distance_margin_large_room
+        if meta.room_area > config.large_room_area
+        else config.rel_distance_margin
+    )
+    # Candidate space: (anchor index, sorted 4 other category indices).
+    others = [[j for j, c in enumerate(categories) if c != a.category] for a in anchors]
+    total = sum(math.comb(len(o), NUM_CHOICES) for o in others)
+
+    def enumerate_all() -> list[tuple]:
+        return [(i, combo) for i, o in enumerate(others) for combo in itertools.combinations(o, NUM_CHOICES)]
+
+    def draw(g: np.random.Generator) -> tuple:
+        i = int(g.integers(len(anchors)))
+        if len(others[i]) < NUM_CHOICES:
+            return (i, ())
+        return (i, tuple(sorted(int(j) for j in g.choice(others[i], NUM_CHOICES, replace=False))))
+
+    def build(candidate: tuple) -> dict[str, Any] | None:
+        i, combo = candidate
+        if len(combo) < NUM_CHOICES:
+            return None
+        anchor = anchors[i]
+        names = [categories[j] for j in combo]
+        nearest = {c: meta.category_distance(anchor, c) for c in names}
+        distances = [nearest[c][0] for c in names]
+        if rejection(distances, config.rel_distance_margin, gap) is not None:
+            return None
+        order = [names[k] for k in rng.permutation(NUM_CHOICES)]  # question and options share it
+        closest = min(names, key=lambda c: nearest[c][0])
+        listing = ", ".join(f"{c} {nearest[c][0]:.2f} m" for c in order)
+        rationale = (
+            f"Closest-point distances from the {anchor.category}: {listing}. The {closest} is the closest."
+        )
+        return record(
+            QUESTION_TYPE,
+            TEMPLATE.format(a=order[0], b=order[1], c=order[2], d=order[3], anchor=anchor.category),
+            "ABCD"[order.index(closest)],
+            rationale,
+            params={"anchor": anchor.object_id, "categories": sorted(names)},
+            details={
+                "anchor_category": anchor.category,
+                "distances_m": {c: r4(nearest[c][0]) for c in order},
+                "nearest_object_ids": {c: nearest[c][1].object_id for c in order},
+            },
+            options=lettered(order),
+        )
+
+    candidates = shuffled_space(rng, total, enumerate_all, draw, config.max_enumerated)
+    return take_valid(candidates, build, config.cap(QUESTION_TYPE))
