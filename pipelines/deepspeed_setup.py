@@ -12,7 +12,7 @@ import contextlib
 import math
 import os
 
-from pipelines.train_config import TrainConfig
+from pipelines.config.train import TrainConfig
 
 SCHEDULES = ("cosine", "linear", "constant")
 

@@ -29,7 +29,7 @@ from typing import Any
 import ray
 from ray.exceptions import RayActorError, RayError, RayTaskError
 
-from pipelines.reward_pool_config import RewardPoolConfig
+from pipelines.config.reward_pool import RewardPoolConfig
 from pipelines.rewards import DEFAULT_CONFIG, RewardConfig, score_and_parse
 
 OK, UNPARSEABLE, ITEM_ERROR = 0, 1, 2

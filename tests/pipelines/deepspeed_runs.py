@@ -49,7 +49,7 @@ def init_group(rank: int, world: int, port: int) -> None:
 def engine_for(model, zero: int, *, micro_batch: int, accumulation: int, world: int = 1):
     import modeling
     from pipelines import deepspeed_setup
-    from pipelines.train_config import TrainConfig
+    from pipelines.config.train import TrainConfig
 
     groups = modeling.trainable_parameter_groups(model, lr_llm=LR, lr_connector=LR, weight_decay=WD)
     config = deepspeed_setup.deepspeed_config(
@@ -200,7 +200,7 @@ def grpo_reference_loss(batch, rollouts, advantages, rows: range, accumulation: 
 
 def grpo_update(zero: int, accumulation: int) -> dict:
     import modeling
-    from pipelines.grpo.config import GRPOConfig
+    from pipelines.config.grpo import GRPOConfig
     from pipelines.grpo.step import policy_step
 
     model, processor = modeling.load("tiny", seed=0)
@@ -251,8 +251,8 @@ def two_rank_steps(rank: int, port: int) -> dict:
     two shapes (grouping videos by shape would make 1 encoder call there on rank 0 and 2 on rank 1)."""
     import modeling
     from pipelines import deepspeed_setup
+    from pipelines.config.grpo import GRPOConfig
     from pipelines.grpo.advantages import step_advantages
-    from pipelines.grpo.config import GRPOConfig
     from pipelines.grpo.rollout import MEDIA_TOKENS, PromptBatch, Sampling, generate
     from pipelines.grpo.step import policy_step
     from tests.modeling.helpers import random_video, video_prompt

@@ -13,9 +13,9 @@ from __future__ import annotations
 import torch
 
 import modeling
+from pipelines.config.grpo import GRPOConfig
 from pipelines.grpo import scoring
 from pipelines.grpo.advantages import step_advantages
-from pipelines.grpo.config import GRPOConfig
 from pipelines.grpo.rollout import Rollouts, completion_mask, encode_prompts
 from pipelines.grpo.scoring import reward_metrics
 from pipelines.grpo.step import TorchEngine, policy_step

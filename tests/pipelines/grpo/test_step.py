@@ -8,7 +8,7 @@ import torch
 
 import modeling
 from pipelines import rl_math
-from pipelines.grpo.config import GRPOConfig
+from pipelines.config.grpo import GRPOConfig
 from pipelines.grpo.rollout import Sampling, generate
 from pipelines.grpo.step import TorchEngine, old_logprobs, policy_step, reference_logprobs
 from tests.pipelines.grpo.conftest import prompt_batch

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
+from pipelines.config.train import TrainConfig
 from pipelines.deepspeed_setup import deepspeed_config, lr_multiplier
-from pipelines.train_config import TrainConfig
 
 
 def test_warmup_then_cosine_to_zero():

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from pipelines.config.optimizer import OptimizerConfig
 
 
-class SFTConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, use_attribute_docstrings=True)
+class SFTConfig(OptimizerConfig):
+    """The optimizer fields (lr_llm, lr_connector, weight_decay, adam_*, max_grad_norm,
+    lr_schedule, warmup_ratio, gradient_checkpointing) come from OptimizerConfig, with SFT's defaults."""
 
     max_steps: int = Field(50, ge=-1)
     """Optimizer steps; -1 = num_epochs full passes over the train split."""
@@ -22,25 +25,6 @@ class SFTConfig(BaseModel):
     micro_batch_size x train.num_workers (the quotient is the gradient accumulation)."""
     micro_batch_size: int = Field(1, ge=1)
     """Samples per forward/backward on one worker, count."""
-    lr_llm: float = Field(7e-6, gt=0)
-    """Peak learning rate of the language model (release v1.1: 7e-6; paper: 1e-5)."""
-    lr_connector: float = Field(2e-5, gt=0)
-    """Peak learning rate of the spatial connector and Qwen's patch merger (release: 2e-5; paper: 1e-5)."""
-    weight_decay: float = Field(0.1, ge=0)
-    """AdamW decoupled weight decay; never applied to biases and norm weights."""
-    adam_betas: tuple[float, float] = (0.9, 0.999)
-    """AdamW (beta1, beta2)."""
-    adam_eps: float = Field(1e-8, gt=0)
-    """AdamW epsilon."""
-    max_grad_norm: float = Field(1.0, ge=0)
-    """Clip the global gradient L2 norm to this; 0 = no clipping."""
-    lr_schedule: Literal["cosine", "linear", "constant"] = "cosine"
-    """Decay after warmup, to 0 at the last step (release: cosine; paper: linear)."""
-    warmup_ratio: float = Field(0.03, ge=0, lt=1)
-    """Linear warmup to the peak lr over this share of the steps, fraction (step i of w warmup
-    steps runs at (i+1)/(w+1) of the peak)."""
-    gradient_checkpointing: bool = False
-    """Recompute the LLM's activations in backward (less memory, ~30% more compute)."""
     max_length: int = Field(8192, ge=16)
     """Longest training sequence, tokens; longer samples lose their tail (after the video) and
     are counted in data/truncated; one whose video alone is longer is an error."""

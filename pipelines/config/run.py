@@ -21,10 +21,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from data_gen.build.config import BuildConfig
 from data_gen.errors import InputError
 from data_gen.qa.config import QAConfig
-from pipelines.evaluate.config import EvalConfig
-from pipelines.grpo.config import GRPOConfig
-from pipelines.sft.config import SFTConfig
-from pipelines.train_config import TrainConfig
+from pipelines.config.evaluate import EvalConfig
+from pipelines.config.grpo import GRPOConfig
+from pipelines.config.sft import SFTConfig
+from pipelines.config.train import TrainConfig
 
 
 def _absolute(path: str | None) -> str | None:

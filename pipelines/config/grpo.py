@@ -11,14 +11,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from pipelines.reward_pool_config import RewardPoolConfig
+from pipelines.config.optimizer import OptimizerConfig
+from pipelines.config.reward_pool import RewardPoolConfig
 from pipelines.rewards import RewardConfig
 
 
-class GRPOConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, use_attribute_docstrings=True)
+class GRPOConfig(OptimizerConfig):
+    """The optimizer fields come from OptimizerConfig; those the paper sets differently for GRPO
+    are redeclared below with GRPO's defaults."""
 
     max_steps: int = Field(20, ge=-1)
     """GRPO steps (each: generate, score, num_iterations optimizer updates); -1 = one pass over the
@@ -71,19 +73,10 @@ class GRPOConfig(BaseModel):
     """Peak learning rate of the spatial connector and Qwen's patch merger."""
     weight_decay: float = Field(0.0, ge=0)
     """AdamW decoupled weight decay (TRL's default 0); never applied to biases and norm weights."""
-    adam_betas: tuple[float, float] = (0.9, 0.999)
-    """AdamW (beta1, beta2)."""
-    adam_eps: float = Field(1e-8, gt=0)
-    """AdamW epsilon."""
-    max_grad_norm: float = Field(1.0, ge=0)
-    """Clip the global gradient L2 norm to this; 0 = no clipping."""
     lr_schedule: Literal["cosine", "linear", "constant"] = "constant"
     """Decay after warmup, to 0 at the last optimizer update (or constant)."""
     warmup_ratio: float = Field(0.0, ge=0, lt=1)
     """Linear warmup from 0 over this share of the optimizer updates, fraction."""
-    gradient_checkpointing: bool = False
-    """Recompute the LLM's activations in the update's backward (less memory, ~30% more update
-    time); generation runs in eval mode, so it keeps its KV cache."""
     num_frames: int = Field(16, ge=1)
     """Frames per prompt, count; a record with more gets an evenly spread subset. Paper: 16."""
     frame_sampling: Literal["space_aware", "uniform"] = "space_aware"
