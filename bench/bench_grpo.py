@@ -47,7 +47,7 @@ from pipelines.grpo.logprobs import rollout_logprobs  # noqa: E402
 from pipelines.grpo.rollout import PromptBatch, Rollouts, Sampling, completion_mask, generate  # noqa: E402
 from pipelines.grpo.step import TorchEngine, reference_logprobs  # noqa: E402
 from pipelines.grpo.train import Job, PhaseTimer, grpo_step  # noqa: E402
-from pipelines.metrics_log import NullLogger  # noqa: E402
+from pipelines.train.metrics_log import NullLogger  # noqa: E402
 
 QUESTION = "How many chairs are in this room?"
 SIDE = {"tiny": 112, "small": 224}

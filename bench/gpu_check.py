@@ -31,8 +31,8 @@ def peak_flops(name: str) -> float | None:
 
 def engine_for(model, args, *, micro_batch: int, accumulation: int, lr: float):
     import modeling
-    from pipelines import deepspeed_setup
     from pipelines.config.train import TrainConfig
+    from pipelines.train import deepspeed_setup
 
     groups = modeling.trainable_parameter_groups(model, lr_llm=lr, lr_connector=lr, weight_decay=0.1)
     train = TrainConfig(zero_stage=3, num_workers=1, use_gpu=args.device == "cuda")
@@ -88,10 +88,11 @@ def grpo_check(args, report) -> None:
     import torch
 
     import modeling
-    from pipelines import deepspeed_setup, rl_math
+    from pipelines import rl_math
     from pipelines.config.grpo import GRPOConfig
     from pipelines.grpo.rollout import MEDIA_TOKENS, PromptBatch, Sampling, generate
     from pipelines.grpo.step import policy_step, reference_logprobs
+    from pipelines.train import deepspeed_setup
     from tests.modeling.helpers import random_video, video_prompt
 
     G = args.generations

@@ -17,10 +17,10 @@ from pathlib import Path
 import pyarrow as pa
 
 from data_gen.errors import InputError
-from pipelines import checkpointing
 from pipelines.config import RunConfig
 from pipelines.run_meta import is_complete, read_meta, write_meta
-from pipelines.train_data import DataPlan, check_frames, read_split
+from pipelines.train import checkpointing
+from pipelines.train.data import DataPlan, check_frames, read_split
 
 STAGE = "grpo"
 # Settings that may change between a stop and its resume without changing the trajectory.
@@ -134,7 +134,7 @@ def build_trainer(cfg: RunConfig, prep: Prepared):
     import ray
 
     from pipelines.grpo.train import train_loop
-    from pipelines.ray_trainer import torch_trainer
+    from pipelines.train.ray_trainer import torch_trainer
 
     loop_config = {
         "cfg": cfg.model_dump(mode="json"),
@@ -168,7 +168,7 @@ def run(cfg: RunConfig, log=print) -> Path | None:
     )
     log(f"[{STAGE}] policy from {origin}; {plan.num_records} prompts, {plan.total_steps} steps of "
         f"{plan.global_batch} prompts x {grpo.num_generations} rollouts ({plan.world_size} workers), {where}")  # fmt: skip
-    from pipelines.metrics_log import MetricsFollower
+    from pipelines.train.metrics_log import MetricsFollower
 
     with MetricsFollower(out / "metrics.jsonl", total_steps=plan.total_steps, log=log, tag=STAGE):
         build_trainer(cfg, prep).fit()

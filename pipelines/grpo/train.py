@@ -25,11 +25,11 @@ from typing import Any
 
 import pyarrow as pa
 
-from pipelines import checkpointing
 from pipelines.config import RunConfig
 from pipelines.grpo.rollout import PromptBatch, Rollouts, Sampling
 from pipelines.grpo.scoring import Scores
-from pipelines.train_data import DataPlan
+from pipelines.train import checkpointing
+from pipelines.train.data import DataPlan
 
 STAGE = "grpo"
 PHASES = ("data", "generate", "reward", "logprobs", "update")  # timing/<phase>, seconds per step
@@ -115,11 +115,11 @@ def setup(config: dict) -> Job:
     import ray.train
     import torch
 
-    from pipelines import deepspeed_setup
     from pipelines.grpo.rollout import sampling_from_config
-    from pipelines.metrics_log import rank0_logger, truncate_jsonl
-    from pipelines.ray_trainer import record_placement
     from pipelines.reward_actors import RewardPool
+    from pipelines.train import deepspeed_setup
+    from pipelines.train.metrics_log import rank0_logger, truncate_jsonl
+    from pipelines.train.ray_trainer import record_placement
 
     cfg = RunConfig.model_validate(config["cfg"])
     plan = DataPlan(**config["plan"])
@@ -173,7 +173,7 @@ def load_reference(cfg: RunConfig, start: dict):
 def build_models(cfg: RunConfig, plan: DataPlan, start: dict):
     """(DeepSpeed engine of the policy, reference or None, processor, optimizer group names)."""
     import modeling
-    from pipelines import deepspeed_setup
+    from pipelines.train import deepspeed_setup
 
     grpo = cfg.grpo
     model, processor = load_policy(cfg, start)
@@ -223,8 +223,8 @@ def next_prompts(job: Job) -> PromptBatch:
 
 
 def generate(job: Job, batch: PromptBatch) -> Rollouts:
-    from pipelines import deepspeed_setup
     from pipelines.grpo import rollout
+    from pipelines.train import deepspeed_setup
 
     with deepspeed_setup.unwrapped_for_generation(job.engine) as model:
         model.eval()  # with gradient checkpointing, train mode would switch generation's KV cache off
@@ -369,7 +369,7 @@ def maybe_checkpoint(job: Job) -> None:
 
 
 def maybe_inject_failure(job: Job) -> None:
-    from pipelines.ray_trainer import inject_failure
+    from pipelines.train.ray_trainer import inject_failure
 
     inject_failure(
         "grpo.fail_at_step",

@@ -1,5 +1,5 @@
 """SFT data: the Ray Data pipeline that loads and preprocesses each worker's records in CPU actors
-and streams them into the training workers (which records, in which order: `pipelines.train_data`).
+and streams them into the training workers (which records, in which order: `pipelines.train.data`).
 
 Determinism (what exact resume rests on): the sample at global position p is record
 `perm(seed, epoch)[p % N]` with epoch = p // N, a pure function. Optimizer step k uses positions
@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from pipelines import prompting
 from pipelines.sft.samples import encode_sample, pack, unpack
-from pipelines.train_data import DataError, DataPlan
+from pipelines.train.data import DataError, DataPlan
 
 
 @functools.lru_cache(maxsize=2)

@@ -17,10 +17,10 @@ from pathlib import Path
 import pyarrow as pa
 
 from data_gen.errors import InputError
-from pipelines import checkpointing
 from pipelines.config import RunConfig
 from pipelines.run_meta import is_complete, read_meta, write_meta
-from pipelines.train_data import DataPlan, check_frames, read_split
+from pipelines.train import checkpointing
+from pipelines.train.data import DataPlan, check_frames, read_split
 
 STAGE = "sft"
 # Settings that may change between a stop and its resume without changing the trajectory.
@@ -142,9 +142,9 @@ def build_trainer(cfg: RunConfig, prep: Prepared):
     import ray.train
     from ray.data import ExecutionOptions
 
-    from pipelines.ray_trainer import torch_trainer
     from pipelines.sft.data import build_rank_datasets
     from pipelines.sft.train import train_loop
+    from pipelines.train.ray_trainer import torch_trainer
 
     train = cfg.train
     encoder_args = {"preset_or_path": cfg.model.preset, "path": cfg.model.path,
@@ -185,7 +185,7 @@ def run(cfg: RunConfig, log=print) -> Path | None:
     where = f"resuming at step {prep.start_step}" if prep.start_step else "from scratch"
     log(f"[{STAGE}] {plan.num_records} records, {plan.total_steps} steps of {plan.global_batch} "
         f"({plan.world_size} workers x {plan.micro_batch} x {plan.accumulation} accumulation), {where}")  # fmt: skip
-    from pipelines.metrics_log import MetricsFollower
+    from pipelines.train.metrics_log import MetricsFollower
 
     trainer = build_trainer(cfg, prep)
     with MetricsFollower(out / "metrics.jsonl", total_steps=plan.total_steps, log=log, tag=STAGE):

@@ -19,11 +19,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from pipelines import checkpointing
 from pipelines.config import RunConfig
 from pipelines.sft.data import micro_batches, rank_dataset_name, start_early
 from pipelines.sft.samples import IGNORE, collate
-from pipelines.train_data import DataPlan
+from pipelines.train import checkpointing
+from pipelines.train.data import DataPlan
 
 STAGE = "sft"
 
@@ -64,9 +64,9 @@ def setup(config: dict) -> Job:
     import ray.train
     import torch
 
-    from pipelines import deepspeed_setup
-    from pipelines.metrics_log import rank0_logger
-    from pipelines.ray_trainer import record_placement
+    from pipelines.train import deepspeed_setup
+    from pipelines.train.metrics_log import rank0_logger
+    from pipelines.train.ray_trainer import record_placement
 
     cfg = RunConfig.model_validate(config["cfg"])
     plan = DataPlan(**config["plan"])
@@ -108,7 +108,7 @@ def setup(config: dict) -> Job:
 def build_engine(cfg: RunConfig, plan: DataPlan):
     """(DeepSpeed engine, processor, optimizer group names) for the configured model."""
     import modeling
-    from pipelines import deepspeed_setup
+    from pipelines.train import deepspeed_setup
 
     model, processor = modeling.load(
         cfg.model.preset,
@@ -230,7 +230,7 @@ def maybe_checkpoint(job: Job) -> None:
 
 
 def maybe_inject_failure(job: Job) -> None:
-    from pipelines.ray_trainer import inject_failure
+    from pipelines.train.ray_trainer import inject_failure
 
     inject_failure(
         "sft.fail_at_step", job.cfg.sft.fail_at_step, step=job.step, first_step=job.first_step, rank=job.rank

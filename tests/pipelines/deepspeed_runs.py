@@ -40,7 +40,7 @@ def init_group(rank: int, world: int, port: int) -> None:
 
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world),
                       MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))  # fmt: skip
-    from pipelines import deepspeed_setup
+    from pipelines.train import deepspeed_setup
 
     deepspeed_setup.prepare_env(use_gpu=False)
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
@@ -48,8 +48,8 @@ def init_group(rank: int, world: int, port: int) -> None:
 
 def engine_for(model, zero: int, *, micro_batch: int, accumulation: int, world: int = 1):
     import modeling
-    from pipelines import deepspeed_setup
     from pipelines.config.train import TrainConfig
+    from pipelines.train import deepspeed_setup
 
     groups = modeling.trainable_parameter_groups(model, lr_llm=LR, lr_connector=LR, weight_decay=WD)
     config = deepspeed_setup.deepspeed_config(
@@ -76,7 +76,7 @@ def trainable(model) -> dict[str, torch.Tensor]:
 
 
 def engine_weights(engine) -> dict[str, torch.Tensor]:
-    from pipelines import checkpointing
+    from pipelines.train import checkpointing
 
     state = checkpointing.consolidated_state_dict(engine)
     if state is None:  # not rank 0
@@ -250,11 +250,11 @@ def two_rank_steps(rank: int, port: int) -> dict:
     lengths are exact); rank 0's 4 videos share one frame shape, rank 1's first micro-batch mixes
     two shapes (grouping videos by shape would make 1 encoder call there on rank 0 and 2 on rank 1)."""
     import modeling
-    from pipelines import deepspeed_setup
     from pipelines.config.grpo import GRPOConfig
     from pipelines.grpo.advantages import step_advantages
     from pipelines.grpo.rollout import MEDIA_TOKENS, PromptBatch, Sampling, generate
     from pipelines.grpo.step import policy_step
+    from pipelines.train import deepspeed_setup
     from tests.modeling.helpers import random_video, video_prompt
 
     torch.set_num_threads(1)

@@ -9,7 +9,7 @@ import random
 import numpy as np
 import torch
 
-from pipelines.checkpointing import device_rng_state, rng_state, set_rng_state
+from pipelines.train.checkpointing import device_rng_state, rng_state, set_rng_state
 
 
 def test_one_saved_state_serves_any_device_count():

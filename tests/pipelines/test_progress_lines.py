@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipelines.metrics_log import progress_text
+from pipelines.train.metrics_log import progress_text
 
 
 def test_grpo_line_shows_what_training_is_doing():

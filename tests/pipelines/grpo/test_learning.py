@@ -22,14 +22,14 @@ import torch
 import modeling
 from pipelines import rewards
 from pipelines.config import RunConfig
-from pipelines.deepspeed_setup import lr_multiplier
 from pipelines.grpo.prompts import encode_prompt
 from pipelines.grpo.rollout import PromptBatch, collate_prompts, generate, sampling_from_config
 from pipelines.grpo.scoring import completion_texts
 from pipelines.grpo.step import TorchEngine
 from pipelines.grpo.train import Job, PhaseTimer, grpo_step
-from pipelines.metrics_log import NullLogger
 from pipelines.sft.samples import collate, encode_sample
+from pipelines.train.deepspeed_setup import lr_multiplier
+from pipelines.train.metrics_log import NullLogger
 from tests.modeling.helpers import random_video
 
 LANDMARKS = ("door", "bed", "window", "sink")

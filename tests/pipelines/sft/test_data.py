@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from data_gen.schema import RECORD_SCHEMA
-from pipelines.train_data import DataError, DataPlan, check_frames, read_split
+from pipelines.train.data import DataError, DataPlan, check_frames, read_split
 
 
 def plan(**kw) -> DataPlan:

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from pipelines.config.train import TrainConfig
-from pipelines.deepspeed_setup import deepspeed_config, lr_multiplier
+from pipelines.train.deepspeed_setup import deepspeed_config, lr_multiplier
 
 
 def test_warmup_then_cosine_to_zero():

@@ -11,8 +11,8 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from pipelines import checkpointing
 from pipelines.config import RunConfig
+from pipelines.train import checkpointing
 
 
 def torch_trainer(cfg: RunConfig, stage: str, train_loop, loop_config: dict, **data_kwargs):
