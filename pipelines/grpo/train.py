@@ -28,8 +28,8 @@ import pyarrow as pa
 from pipelines.config import RunConfig
 from pipelines.grpo.rollout import PromptBatch, Rollouts, Sampling
 from pipelines.grpo.scoring import Scores
-from pipelines.train import checkpointing
 from pipelines.train.data import DataPlan
+from pipelines.train.loop import all_reduce_sum, end_of_step, finish, learning_rates, restored_step
 
 STAGE = "grpo"
 PHASES = ("data", "generate", "reward", "logprobs", "update")  # timing/<phase>, seconds per step
@@ -87,9 +87,8 @@ def train_loop(config: dict) -> None:
             _, scores, stats = grpo_step(job, batch, timer)
             job.step += 1
             log_metrics(job, batch, scores, stats, timer)
-            maybe_checkpoint(job)
-            maybe_inject_failure(job)
-        finish(job)
+            end_of_step(job, STAGE, seen="prompts_seen")
+        finish(job, STAGE, summary={"reward_pool": job.pool.stats()})
     finally:
         job.pool.close()
 
@@ -130,12 +129,7 @@ def setup(config: dict) -> Job:
     torch.manual_seed(cfg.seed + rank)  # sampling differs across ranks; a resume restores each rank's RNG
     engine, reference, processor, group_names = build_models(cfg, plan, config["start"])
     record_placement(cfg.run_path / STAGE / "workers.json", engine.device)
-    state = checkpointing.restore(engine)
-    step = 0 if state is None else int(state["step"])
-    if state is not None and state.get("resume_key") != config["trainer_state"]["resume_key"]:
-        raise RuntimeError(
-            "the checkpoint was written with other settings than this run's; use a new run_dir"
-        )
+    step, _ = restored_step(engine, config["trainer_state"]["resume_key"])
     logger = rank0_logger(cfg.run_path, STAGE, config={**cfg.model_dump(mode="json"), "start": config["start"]},
                           resume_step=step, use_wandb=cfg.train.wandb)  # fmt: skip
     if rank == 0:
@@ -172,40 +166,19 @@ def load_reference(cfg: RunConfig, start: dict):
 
 def build_models(cfg: RunConfig, plan: DataPlan, start: dict):
     """(DeepSpeed engine of the policy, reference or None, processor, optimizer group names)."""
-    import modeling
-    from pipelines.train import deepspeed_setup
+    from pipelines.train.deepspeed_setup import training_engine
 
     grpo = cfg.grpo
     model, processor = load_policy(cfg, start)
     reference = load_reference(cfg, start)
-    if grpo.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.config.use_cache = True  # generation keeps its KV cache; log-prob passes pass use_cache=False
-    model.train()
-    groups = modeling.trainable_parameter_groups(
-        model, lr_llm=grpo.lr_llm, lr_connector=grpo.lr_connector, weight_decay=grpo.weight_decay
-    )
-    ds_config = deepspeed_setup.deepspeed_config(
-        cfg.train,
-        dtype=cfg.model.dtype,
-        micro_batch_size=grpo.micro_batch_prompts * grpo.num_generations,
-        accumulation=grpo.accumulation,
-        max_grad_norm=grpo.max_grad_norm,
-    )
-    updates = plan.total_steps * grpo.num_iterations
-    engine = deepspeed_setup.initialize(
-        model,
-        groups,
-        ds_config,
-        total_steps=updates,
-        warmup_steps=int(grpo.warmup_ratio * updates),
-        schedule=grpo.lr_schedule,
-        betas=grpo.adam_betas,
-        eps=grpo.adam_eps,
-    )
+    engine, names = training_engine(
+        model, cfg, grpo, micro_batch_size=grpo.micro_batch_prompts * grpo.num_generations,
+        accumulation=grpo.accumulation, total_updates=plan.total_steps * grpo.num_iterations,
+    )  # fmt: skip
     if reference is not None:
         reference.to(engine.device)
-    return engine, reference, processor, [g["name"] for g in groups]
+    return engine, reference, processor, names
 
 
 # --- one step ---
@@ -266,24 +239,12 @@ def policy_step(job: Job, batch: PromptBatch, rollouts: Rollouts, scores: Scores
     advantages, keep = advantages.to(device), keep.to(device)  # [N] each
     tokens = float((rollouts.completion_mask * keep[:, None]).sum())
     if grpo.loss_type == "dapo" and job.world > 1:
-        (tokens,) = _all_reduce_sum([tokens], job.engine.device)
+        (tokens,) = all_reduce_sum([tokens], job.engine.device)
     stats = step.policy_step(
         job.engine, batch, rollouts, advantages, old_logp, ref_logp, grpo, job.sampling.suppress_token_ids,
         keep=keep, num_processes=job.world, global_tokens=tokens,
     )  # fmt: skip
-    lrs = dict(zip(job.group_names, job.engine.get_lr(), strict=True))
-    stats["lr_llm"] = lrs.get("llm", lrs.get("llm_no_decay", 0.0))
-    stats["lr_connector"] = lrs.get("connector", lrs.get("connector_no_decay", 0.0))
-    return stats
-
-
-def _all_reduce_sum(values: list[float], device) -> list[float]:
-    import torch
-    import torch.distributed as dist
-
-    t = torch.tensor(values, dtype=torch.float64, device=device)  # NCCL reduces only on the GPU
-    dist.all_reduce(t)
-    return t.tolist()
+    return {**stats, **learning_rates(job.engine, job.group_names)}
 
 
 def _gather(obj: Any, world: int) -> list[Any]:
@@ -352,36 +313,3 @@ def log_samples(job: Job, batch: PromptBatch, scores: Scores) -> None:
         columns = list(rows[0])
         run.log({"samples": wandb.Table(columns=columns, data=[[r[c] for c in columns] for r in rows])},
                 step=job.step)  # fmt: skip
-
-
-def maybe_checkpoint(job: Job) -> None:
-    due = checkpointing.checkpoint_due(
-        job.step,
-        save_steps=job.cfg.grpo.save_steps,
-        stop_step=job.stop_step,
-        total_steps=job.plan.total_steps,
-    )
-    if due:
-        state = {**job.trainer_state, "prompts_seen": job.step * job.plan.global_batch,
-                 "epoch": job.plan.epoch_of_step(job.step)}  # fmt: skip
-        folder = checkpointing.storage_dir(job.cfg.run_path, STAGE)
-        checkpointing.save(job.engine, folder, step=job.step, trainer_state=state, metrics={"step": job.step})
-
-
-def maybe_inject_failure(job: Job) -> None:
-    from pipelines.train.ray_trainer import inject_failure
-
-    inject_failure(
-        "grpo.fail_at_step",
-        job.cfg.grpo.fail_at_step,
-        step=job.step,
-        first_step=job.first_step,
-        rank=job.rank,
-    )
-
-
-def finish(job: Job) -> None:
-    if job.step == job.plan.total_steps:
-        checkpointing.export_pretrained(job.engine, job.processor, job.cfg.run_path / STAGE / "final")
-    job.logger.summary({"train/final_step": job.step, "reward_pool": job.pool.stats()})
-    job.logger.finish()

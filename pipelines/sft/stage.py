@@ -10,16 +10,13 @@ is skipped and an unfinished one resumes from its last checkpoint.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pyarrow as pa
 
-from data_gen.errors import InputError
 from pipelines.config import RunConfig
-from pipelines.run_meta import is_complete, read_meta, write_meta
-from pipelines.train import checkpointing
+from pipelines.train import stage as scaffold
 from pipelines.train.data import DataPlan, check_frames, read_split
 
 STAGE = "sft"
@@ -27,8 +24,8 @@ STAGE = "sft"
 _RESUME_FREE = ("save_steps", "stop_at_step", "fail_at_step")
 
 
-class SFTSetupError(InputError):
-    """A setting or input that makes training impossible; raised before any worker starts."""
+class SFTSetupError(scaffold.StageSetupError):
+    """A setting or input that makes SFT impossible; raised before any worker starts."""
 
 
 @dataclass(frozen=True)
@@ -40,23 +37,18 @@ class Prepared:
     start_step: int
 
 
-def trajectory_settings(cfg: RunConfig) -> list:
-    """The settings that decide the trained weights; logging, checkpoint cadence, W&B and cluster
-    limits are left out, so changing them neither redoes a finished stage nor refuses a resume."""
-    sft = {k: v for k, v in cfg.sft.model_dump(mode="json").items() if k not in _RESUME_FREE}
-    return [cfg.seed, cfg.model.model_dump(mode="json"), sft, cfg.train.num_workers, cfg.train.zero_stage]
+def trajectory(cfg: RunConfig) -> list:
+    """The settings that decide this stage's trained weights (see scaffold.trajectory_settings)."""
+    return scaffold.trajectory_settings(cfg, STAGE, _RESUME_FREE)
 
 
 def stage_hash(cfg: RunConfig) -> str:
-    dataset = read_meta(cfg.run_path / "dataset") or {}
-    payload = [*trajectory_settings(cfg), dataset.get("config_hash", "")]
-    return hashlib.sha256(repr(payload).encode()).hexdigest()[:16]
+    return scaffold.settings_hash([*trajectory(cfg), scaffold.dataset_hash(cfg)])
 
 
 def resume_key(cfg: RunConfig, records: pa.Table) -> str:
     """What a checkpoint must have been trained with to be resumed by this config."""
-    payload = [*trajectory_settings(cfg), records["id"].to_pylist()]
-    return hashlib.sha256(repr(payload).encode()).hexdigest()[:16]
+    return scaffold.settings_hash([*trajectory(cfg), records["id"].to_pylist()])
 
 
 def make_plan(cfg: RunConfig, num_records: int) -> DataPlan:
@@ -105,37 +97,18 @@ def prepare(cfg: RunConfig, log=print) -> Prepared:
         log(f"[{STAGE}] skipped {len(skipped)} records with missing frames (sft.skip_bad_records)")
     plan = make_plan(cfg, records.num_rows)
     key = resume_key(cfg, records)
-    state = checkpointing.latest_state(checkpointing.storage_dir(cfg.run_path, STAGE))
-    if state is not None and state.get("resume_key") != key:
-        raise SFTSetupError(
-            f"{cfg.run_path / STAGE / 'checkpoints'} holds checkpoints trained with other settings (model, sft, "
-            "seed, workers, ZeRO stage or data); use another run_dir, or delete that folder to start over"
-        )
-    start = 0 if state is None else int(state["step"])
+    start = scaffold.resume_step(cfg, STAGE, key, SFTSetupError, "model, sft, seed, workers, ZeRO stage or data")
     return Prepared(records, plan, skipped, key, start)
 
 
 def check_resources(cfg: RunConfig) -> None:
-    """Refuse (instead of waiting forever) when the cluster cannot hold the workers plus at least
-    one data task, or lacks the GPUs asked for."""
-    import ray
-
-    train = cfg.train
-    if not train.check_resources:
-        return
-    have = ray.cluster_resources()
-    if train.use_gpu and have.get("GPU", 0) < train.num_workers:
-        raise SFTSetupError(
-            f"train.num_workers={train.num_workers} with train.use_gpu=true needs {train.num_workers} GPUs; "
-            f"the Ray cluster has {int(have.get('GPU', 0))}"
-        )
-    need_cpu = train.num_workers * train.cpus_per_worker + train.data_cpus_per_task
-    if have.get("CPU", 0) < need_cpu:
-        raise SFTSetupError(
-            f"train.num_workers={train.num_workers} x train.cpus_per_worker={train.cpus_per_worker} + one data "
-            f"task (train.data_cpus_per_task={train.data_cpus_per_task}) need {need_cpu:g} CPUs, but the Ray "
-            f"cluster has {have.get('CPU', 0):g}"
-        )
+    """The workers plus at least one data task must fit (and the GPUs asked for exist)."""
+    t = cfg.train
+    scaffold.check_resources(
+        cfg, SFTSetupError, cpus=t.num_workers * t.cpus_per_worker + t.data_cpus_per_task,
+        cpus_text=f"train.num_workers={t.num_workers} x train.cpus_per_worker={t.cpus_per_worker} + one data "
+        f"task (train.data_cpus_per_task={t.data_cpus_per_task})",
+    )  # fmt: skip
 
 
 def build_trainer(cfg: RunConfig, prep: Prepared):
@@ -166,35 +139,20 @@ def build_trainer(cfg: RunConfig, prep: Prepared):
     )  # fmt: skip
 
 
+def start_line(cfg: RunConfig, prep: Prepared) -> str:
+    plan = prep.plan
+    return (f"{plan.num_records} records, {plan.total_steps} steps of {plan.global_batch} ({plan.world_size} "
+            f"workers x {plan.micro_batch} x {plan.accumulation} accumulation)")  # fmt: skip
+
+
+def meta_inputs(cfg: RunConfig, prep: Prepared) -> dict:
+    return {"dataset": str(cfg.run_path / "dataset"), "skipped_records": str(len(prep.skipped))}
+
+
+HOOKS = scaffold.StageHooks(STAGE, stage_hash, prepare, check_resources, start_line, build_trainer, meta_inputs)
+
+
 def run(cfg: RunConfig, log=print) -> Path | None:
     """Train (or resume) and export run_dir/sft/final; returns it, or None when stopped early
     by sft.stop_at_step. Skipped when already finished with the same settings."""
-    out = cfg.run_path / STAGE
-    key = stage_hash(cfg)
-    if is_complete(out, key):
-        log(f"[{STAGE}] already complete: {out}")
-        return out / "final"
-    if warning := cfg.precision_warning():
-        log(f"[{STAGE}] {warning}")
-    prep = prepare(cfg, log=log)
-    from pipelines.ray_env import ensure_ray
-
-    ensure_ray(cfg.log_level)
-    check_resources(cfg)
-    plan = prep.plan
-    where = f"resuming at step {prep.start_step}" if prep.start_step else "from scratch"
-    log(f"[{STAGE}] {plan.num_records} records, {plan.total_steps} steps of {plan.global_batch} "
-        f"({plan.world_size} workers x {plan.micro_batch} x {plan.accumulation} accumulation), {where}")  # fmt: skip
-    from pipelines.train.metrics_log import MetricsFollower
-
-    trainer = build_trainer(cfg, prep)
-    with MetricsFollower(out / "metrics.jsonl", total_steps=plan.total_steps, log=log, tag=STAGE):
-        trainer.fit()
-    stop = cfg.sft.stop_at_step
-    if 0 <= stop < plan.total_steps:
-        log(f"[{STAGE}] stopped at step {max(stop, prep.start_step)} (sft.stop_at_step); run again to resume")
-        return None
-    write_meta(out, STAGE, key, cfg.model_dump(mode="json"),
-               {"dataset": str(cfg.run_path / "dataset"), "skipped_records": str(len(prep.skipped))})  # fmt: skip
-    log(f"[{STAGE}] done: {out / 'final'}")
-    return out / "final"
+    return scaffold.run_stage(cfg, HOOKS, log)

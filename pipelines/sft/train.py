@@ -22,8 +22,8 @@ from typing import Any
 from pipelines.config import RunConfig
 from pipelines.sft.data import micro_batches, rank_dataset_name, start_early
 from pipelines.sft.samples import IGNORE, collate
-from pipelines.train import checkpointing
 from pipelines.train.data import DataPlan
+from pipelines.train.loop import all_reduce_sum, end_of_step, finish, learning_rates, restored_step
 
 STAGE = "sft"
 
@@ -55,9 +55,8 @@ def train_loop(config: dict) -> None:
         stats = train_step(job, micro)
         job.step += 1
         log_step(job, stats, data_s=data_s, step_s=time.perf_counter() - started)
-        maybe_checkpoint(job)
-        maybe_inject_failure(job)
-    finish(job)
+        end_of_step(job, STAGE, seen="samples_seen")
+    finish(job, STAGE, summary={})
 
 
 def setup(config: dict) -> Job:
@@ -82,12 +81,7 @@ def setup(config: dict) -> Job:
     torch.manual_seed(cfg.seed)
     engine, processor, group_names = build_engine(cfg, plan)
     record_placement(cfg.run_path / STAGE / "workers.json", engine.device)
-    state = checkpointing.restore(engine)
-    step = 0 if state is None else int(state["step"])
-    if state is not None and state.get("resume_key") != config["trainer_state"]["resume_key"]:
-        raise RuntimeError(
-            "the checkpoint was written with other settings than this run's; use a new run_dir"
-        )
+    step, state = restored_step(engine, config["trainer_state"]["resume_key"])
     logger = rank0_logger(
         cfg.run_path,
         STAGE,
@@ -108,41 +102,15 @@ def setup(config: dict) -> Job:
 def build_engine(cfg: RunConfig, plan: DataPlan):
     """(DeepSpeed engine, processor, optimizer group names) for the configured model."""
     import modeling
-    from pipelines.train import deepspeed_setup
+    from pipelines.train.deepspeed_setup import training_engine
 
-    model, processor = modeling.load(
-        cfg.model.preset,
-        path=cfg.model.path,
-        spatial_weights=cfg.model.spatial_weights,
-        dtype=cfg.model.dtype,
-        seed=cfg.seed,
-    )
-    if cfg.sft.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    m = cfg.model
+    model, processor = modeling.load(m.preset, path=m.path, spatial_weights=m.spatial_weights, dtype=m.dtype,
+                                     seed=cfg.seed)  # fmt: skip
     model.config.use_cache = False
-    model.train()
-    sft = cfg.sft
-    groups = modeling.trainable_parameter_groups(
-        model, lr_llm=sft.lr_llm, lr_connector=sft.lr_connector, weight_decay=sft.weight_decay
-    )
-    ds_config = deepspeed_setup.deepspeed_config(
-        cfg.train,
-        dtype=cfg.model.dtype,
-        micro_batch_size=plan.micro_batch,
-        accumulation=plan.accumulation,
-        max_grad_norm=sft.max_grad_norm,
-    )
-    engine = deepspeed_setup.initialize(
-        model,
-        groups,
-        ds_config,
-        total_steps=plan.total_steps,
-        warmup_steps=int(sft.warmup_ratio * plan.total_steps),
-        schedule=sft.lr_schedule,
-        betas=sft.adam_betas,
-        eps=sft.adam_eps,
-    )
-    return engine, processor, [g["name"] for g in groups]
+    engine, names = training_engine(model, cfg, cfg.sft, micro_batch_size=plan.micro_batch,
+                                    accumulation=plan.accumulation, total_updates=plan.total_steps)  # fmt: skip
+    return engine, processor, names
 
 
 def next_step_batches(job: Job) -> tuple[list, float]:
@@ -156,15 +124,6 @@ def next_step_batches(job: Job) -> tuple[list, float]:
     return micro, time.perf_counter() - started
 
 
-def _all_reduce_sum(values: list[float], device) -> list[float]:
-    import torch
-    import torch.distributed as dist
-
-    t = torch.tensor(values, dtype=torch.float64, device=device)
-    dist.all_reduce(t)
-    return t.tolist()
-
-
 def train_step(job: Job, micro: list[dict]) -> dict:
     """One optimizer step over A micro-batches; returns global loss, token and norm statistics."""
     import torch
@@ -173,12 +132,12 @@ def train_step(job: Job, micro: list[dict]) -> dict:
     label_tokens = sum(int((b["labels"] != IGNORE).sum()) for b in micro)
     seq_tokens = sum(int(b["attention_mask"].sum()) for b in micro)
     truncated = sum(b.pop("truncated") for b in micro)
-    global_labels, global_tokens, global_truncated = _all_reduce_sum(
+    global_labels, global_tokens, global_truncated = all_reduce_sum(
         [label_tokens, seq_tokens, truncated], engine.device
     )
     job.trainer_state["truncated"] += int(global_truncated)
     per_rank_count = torch.tensor(max(global_labels, 1.0) / world, dtype=torch.float32, device=engine.device)
-    lrs = dict(zip(job.group_names, engine.get_lr(), strict=True))  # the rates this step uses
+    rates = learning_rates(engine, job.group_names)  # the rates this step uses
     loss_sum = 0.0
     for batch in micro:
         batch = {k: v.to(engine.device) for k, v in batch.items()}
@@ -186,13 +145,12 @@ def train_step(job: Job, micro: list[dict]) -> dict:
         engine.backward(out.loss, scale_wrt_gas=False)
         engine.step()
         loss_sum += float(out.loss.detach())
-    (loss,) = _all_reduce_sum([loss_sum / world], engine.device)
+    (loss,) = all_reduce_sum([loss_sum / world], engine.device)
     norm = engine.get_global_grad_norm()
     return {
         "loss": loss,
         "grad_norm": float(norm) if norm is not None else float("nan"),
-        "lr_llm": lrs.get("llm", lrs.get("llm_no_decay", 0.0)),
-        "lr_connector": lrs.get("connector", lrs.get("connector_no_decay", 0.0)),
+        **rates,
         "label_tokens": global_labels,
         "tokens": global_tokens,
     }
@@ -216,29 +174,3 @@ def log_step(job: Job, stats: dict, *, data_s: float, step_s: float) -> None:
             "data/skipped_records": job.trainer_state["skipped_records"],
         },
     )
-
-
-def maybe_checkpoint(job: Job) -> None:
-    due = checkpointing.checkpoint_due(
-        job.step, save_steps=job.cfg.sft.save_steps, stop_step=job.stop_step, total_steps=job.plan.total_steps
-    )
-    if due:
-        state = {**job.trainer_state, "samples_seen": job.step * job.plan.global_batch,
-                 "epoch": job.plan.epoch_of_step(job.step)}  # fmt: skip
-        folder = checkpointing.storage_dir(job.cfg.run_path, STAGE)
-        checkpointing.save(job.engine, folder, step=job.step, trainer_state=state, metrics={"step": job.step})
-
-
-def maybe_inject_failure(job: Job) -> None:
-    from pipelines.train.ray_trainer import inject_failure
-
-    inject_failure(
-        "sft.fail_at_step", job.cfg.sft.fail_at_step, step=job.step, first_step=job.first_step, rank=job.rank
-    )
-
-
-def finish(job: Job) -> None:
-    if job.step == job.plan.total_steps:
-        checkpointing.export_pretrained(job.engine, job.processor, job.cfg.run_path / STAGE / "final")
-    job.logger.summary({"train/final_step": job.step})
-    job.logger.finish()

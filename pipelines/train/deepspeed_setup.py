@@ -69,6 +69,26 @@ def deepspeed_config(
     }
 
 
+def training_engine(model, cfg, optimizer, *, micro_batch_size: int, accumulation: int, total_updates: int):
+    """(DeepSpeed engine, optimizer group names) for `model` in train mode, with `optimizer`'s settings
+    (an OptimizerConfig: cfg.sft or cfg.grpo): gradient checkpointing if asked, the recipe's
+    parameter groups (encoders frozen), ZeRO from cfg.train, the schedule over `total_updates`."""
+    import modeling
+
+    if optimizer.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model.train()
+    groups = modeling.trainable_parameter_groups(
+        model, lr_llm=optimizer.lr_llm, lr_connector=optimizer.lr_connector, weight_decay=optimizer.weight_decay
+    )
+    ds_config = deepspeed_config(cfg.train, dtype=cfg.model.dtype, micro_batch_size=micro_batch_size,
+                                 accumulation=accumulation, max_grad_norm=optimizer.max_grad_norm)  # fmt: skip
+    warmup = int(optimizer.warmup_ratio * total_updates)
+    engine = initialize(model, groups, ds_config, total_steps=total_updates, warmup_steps=warmup,
+                        schedule=optimizer.lr_schedule, betas=optimizer.adam_betas, eps=optimizer.adam_eps)  # fmt: skip
+    return engine, [g["name"] for g in groups]
+
+
 def initialize(
     model,
     param_groups: list[dict],

@@ -1,0 +1,119 @@
+"""The driver side of a training stage, shared by SFT and GRPO: which settings decide the trained
+weights, the hashes that skip a finished stage and refuse a foreign checkpoint, the resource
+check, and `run_stage`, the skeleton every training stage runs:
+
+    skip if finished -> warn on fp32 GPUs -> prepare (no Ray) -> start Ray -> check resources
+    -> TorchTrainer.fit() with progress lines -> stopped early, or meta.json and final/
+
+A stage supplies a `StageHooks`: its name and config section, its hash, `prepare`, the resource
+need, the start line, the trainer and the inputs its meta.json records.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from data_gen.errors import InputError
+from pipelines.config import RunConfig
+from pipelines.run_meta import is_complete, read_meta, write_meta
+from pipelines.train import checkpointing
+
+
+class StageSetupError(InputError):
+    """A setting or input that makes training impossible; raised before any worker starts."""
+
+
+def trajectory_settings(cfg: RunConfig, section: str, resume_free: tuple[str, ...]) -> list:
+    """The settings that decide the trained weights: seed, model, the stage's section without
+    `resume_free` keys (logging, checkpoint cadence), workers and ZeRO stage. W&B and cluster
+    limits are left out, so changing them neither redoes a finished stage nor refuses a resume."""
+    settings = {k: v for k, v in getattr(cfg, section).model_dump(mode="json").items() if k not in resume_free}
+    return [cfg.seed, cfg.model.model_dump(mode="json"), settings, cfg.train.num_workers, cfg.train.zero_stage]
+
+
+def settings_hash(payload: list) -> str:
+    return hashlib.sha256(repr(payload).encode()).hexdigest()[:16]
+
+
+def dataset_hash(cfg: RunConfig) -> str:
+    return (read_meta(cfg.run_path / "dataset") or {}).get("config_hash", "")
+
+
+def resume_step(cfg: RunConfig, stage: str, key: str, error: type[StageSetupError], trained_with: str) -> int:
+    """The step the newest checkpoint of `stage` resumes at (0 for none); refuses one written
+    with other settings (`key` is the resume key, `trained_with` names what counts)."""
+    state = checkpointing.latest_state(checkpointing.storage_dir(cfg.run_path, stage))
+    if state is not None and state.get("resume_key") != key:
+        raise error(
+            f"{checkpointing.storage_dir(cfg.run_path, stage)} holds checkpoints trained with other settings "
+            f"({trained_with}); use another run_dir, or delete that folder to start over"
+        )
+    return 0 if state is None else int(state["step"])
+
+
+def check_resources(cfg: RunConfig, error: type[StageSetupError], *, cpus: float, cpus_text: str) -> None:
+    """Refuse (instead of waiting forever) when the cluster lacks the GPUs asked for or the `cpus`
+    the stage needs (`cpus_text` says how they add up)."""
+    import ray
+
+    train = cfg.train
+    if not train.check_resources:
+        return
+    have = ray.cluster_resources()
+    if train.use_gpu and have.get("GPU", 0) < train.num_workers:
+        raise error(
+            f"train.num_workers={train.num_workers} with train.use_gpu=true needs {train.num_workers} GPUs; "
+            f"the Ray cluster has {int(have.get('GPU', 0))}"
+        )
+    if have.get("CPU", 0) < cpus:
+        raise error(f"{cpus_text} need {cpus:g} CPUs, but the Ray cluster has {have.get('CPU', 0):g}")
+
+
+@dataclass(frozen=True)
+class StageHooks:
+    """What a training stage supplies to `run_stage`. `prepare(cfg, log)` returns an object with
+    `plan` (a DataPlan) and `start_step`; the other hooks take the config and that object."""
+
+    name: str
+    stage_hash: Callable[[RunConfig], str]
+    prepare: Callable[..., Any]
+    check_resources: Callable[[RunConfig], None]
+    start_line: Callable[[RunConfig, Any], str]
+    build_trainer: Callable[[RunConfig, Any], Any]
+    meta_inputs: Callable[[RunConfig, Any], dict]
+
+
+def run_stage(cfg: RunConfig, hooks: StageHooks, log=print) -> Path | None:
+    """Train (or resume) and export run_dir/<stage>/final; returns it, or None when stopped early by
+    <stage>.stop_at_step. Skipped when already finished with the same settings."""
+    name = hooks.name
+    out = cfg.run_path / name
+    key = hooks.stage_hash(cfg)
+    if is_complete(out, key):
+        log(f"[{name}] already complete: {out}")
+        return out / "final"
+    if warning := cfg.precision_warning():
+        log(f"[{name}] {warning}")
+    prep = hooks.prepare(cfg, log=log)
+    from pipelines.ray_env import ensure_ray
+    from pipelines.train.metrics_log import MetricsFollower
+
+    ensure_ray(cfg.log_level)
+    hooks.check_resources(cfg)
+    where = f"resuming at step {prep.start_step}" if prep.start_step else "from scratch"
+    log(f"[{name}] {hooks.start_line(cfg, prep)}, {where}")
+    total = prep.plan.total_steps
+    trainer = hooks.build_trainer(cfg, prep)
+    with MetricsFollower(out / "metrics.jsonl", total_steps=total, log=log, tag=name):
+        trainer.fit()
+    stop = getattr(cfg, name).stop_at_step
+    if 0 <= stop < total:
+        log(f"[{name}] stopped at step {max(stop, prep.start_step)} ({name}.stop_at_step); run again to resume")
+        return None
+    write_meta(out, name, key, cfg.model_dump(mode="json"), hooks.meta_inputs(cfg, prep))
+    log(f"[{name}] done: {out / 'final'}")
+    return out / "final"
