@@ -15,7 +15,7 @@ from data_gen.qa.questions._common import random_tuples
 from data_gen.qa.questions._direction import ccw_angles, classify, edge_distance
 from data_gen.qa.questions.object_rel_distance import rejection
 from data_gen.schema import QUESTION_TYPES
-from tests.data_gen.qa_scenes import FURNITURE
+from tests.data_gen.qa.qa_scenes import FURNITURE
 
 
 def aabb(lo, hi) -> OrientedBox:

@@ -15,7 +15,7 @@ from data_gen.qa.frame_selection import uniform_indices
 from data_gen.qa.scene_records import scene_records
 from data_gen.scans.scan import ScanError
 from data_gen.schema import COLUMNS, RECORD_SCHEMA, record_id, records_to_table, validate_record
-from tests.data_gen.qa_scenes import furnished_room, turning_scan
+from tests.data_gen.qa.qa_scenes import furnished_room, turning_scan
 
 CFG = QAConfig()
 

@@ -15,7 +15,7 @@ from data_gen.scans.ply import read_ply
 from data_gen.scans.scan import Scan, ScanError
 from data_gen.scans.scannet import read_scan, write_scan
 from data_gen.scans.sens import SensFile, SensFrame, SensHeader, write_sens
-from tests.data_gen.scan_fixtures import axis_alignment, camera_pose, depth_mm, make_scan, smooth_color
+from tests.data_gen.scans.scan_fixtures import axis_alignment, camera_pose, depth_mm, make_scan, smooth_color
 
 LAYOUTS = ["exported", "sens"]
 

@@ -15,7 +15,7 @@ from data_gen.qa.frame_selection import (
     uniform_indices,
     voxelize,
 )
-from tests.data_gen.qa_scenes import MeshBuilder, camera_pose, intrinsic, make_scan, render_depth
+from tests.data_gen.qa.qa_scenes import MeshBuilder, camera_pose, intrinsic, make_scan, render_depth
 
 
 def test_uniform_indices():

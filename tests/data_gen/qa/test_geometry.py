@@ -17,7 +17,7 @@ from data_gen.qa.geometry import (
     polygon_distance,
     sample_surface,
 )
-from tests.data_gen.qa_scenes import box_quads, grid_quad
+from tests.data_gen.qa.qa_scenes import box_quads, grid_quad
 
 
 def aabb(lo, hi) -> OrientedBox:

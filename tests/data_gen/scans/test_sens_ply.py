@@ -25,7 +25,7 @@ from data_gen.scans.ply import read_ply, write_ply
 from data_gen.scans.scan import ScanError
 from data_gen.scans.scannet import read_scan, write_scan
 from data_gen.scans.sens import SensFile, SensFrame, SensHeader, write_sens
-from tests.data_gen.scan_fixtures import make_scan
+from tests.data_gen.scans.scan_fixtures import make_scan
 
 RNG = np.random.default_rng(0)
 
@@ -196,4 +196,4 @@ def test_exported_scene_without_intrinsic_folder_uses_txt(tmp_path: Path) -> Non
 def test_scan_io_never_imports_torch() -> None:
     code = ("import sys, data_gen.scans.scannet, data_gen.scans.sens, data_gen.scans.ply, data_gen.scans.codecs, data_gen.scans.scan_frames; "
             "assert 'torch' not in sys.modules")
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[3])

@@ -11,7 +11,7 @@ from data_gen.qa.config import QAConfig
 from data_gen.qa.metadata import SceneMetadata, normalise_label, room_geometry, scene_metadata, scene_objects
 from data_gen.qa.visibility import visibility_frame_ids, visible_points
 from data_gen.scans.scan import Instance, ScanError
-from tests.data_gen.qa_scenes import (
+from tests.data_gen.qa.qa_scenes import (
     MeshBuilder,
     box_quads,
     camera_pose,
