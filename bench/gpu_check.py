@@ -29,17 +29,24 @@ def peak_flops(name: str) -> float | None:
     return next((v for k, v in PEAK_BF16_FLOPS.items() if k in name), None)
 
 
-def engine_for(model, args, *, micro_batch: int, accumulation: int, lr: float):
-    import modeling
-    from pipelines.config.train import TrainConfig
-    from pipelines.train import deepspeed_setup
+def run_config(args, stage: str, lr: float):
+    """The jobs' own config for this check: ZeRO-3 on one worker, the stage's recipe section."""
+    from pipelines.config import build_config
 
-    groups = modeling.trainable_parameter_groups(model, lr_llm=lr, lr_connector=lr, weight_decay=0.1)
-    train = TrainConfig(zero_stage=3, num_workers=1, use_gpu=args.device == "cuda")
-    config = deepspeed_setup.deepspeed_config(train, dtype=args.dtype, micro_batch_size=micro_batch,
-                                              accumulation=accumulation, max_grad_norm=1.0)  # fmt: skip
-    engine = deepspeed_setup.initialize(model, groups, config, total_steps=100, warmup_steps=0, schedule="constant")
-    return engine, [g["name"] for g in groups]
+    return build_config(None, [
+        f"model.preset={args.preset}", f"model.dtype={args.dtype}", "train.zero_stage=3", "train.num_workers=1",
+        f"train.use_gpu={str(args.device == 'cuda').lower()}", f"{stage}.lr_llm={lr}", f"{stage}.lr_connector={lr}",
+        f"{stage}.gradient_checkpointing={str(args.gradient_checkpointing).lower()}",
+    ])  # fmt: skip
+
+
+def engine_for(model, args, stage: str, *, micro_batch: int, accumulation: int, lr: float):
+    """(engine, group names) built as the jobs build them (`deepspeed_setup.training_engine`)."""
+    from pipelines.train.deepspeed_setup import training_engine
+
+    cfg = run_config(args, stage, lr)
+    return training_engine(model, cfg, getattr(cfg, stage), micro_batch_size=micro_batch,
+                           accumulation=accumulation, total_updates=100)  # fmt: skip
 
 
 def timed(fn, steps: int, sync) -> tuple[float, list]:
@@ -63,11 +70,9 @@ def sft_check(args, report) -> None:
     from tests.modeling.helpers import random_video
 
     model, processor = modeling.load(args.preset, seed=0, dtype=args.dtype)
-    if args.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.config.use_cache = False
     n_params = sum(p.numel() for p in model.parameters())
-    engine, names = engine_for(model, args, micro_batch=1, accumulation=2, lr=1e-5)
+    engine, names = engine_for(model, args, "sft", micro_batch=1, accumulation=2, lr=1e-5)
     record = {"id": "r", "question": "How many chairs are in this room?", "options": [], "problem_type": "numerical",
               "ground_truth": "4", "rationale": ""}  # fmt: skip
     frames = random_video(0, args.frames, args.size, args.size)
@@ -99,11 +104,9 @@ def grpo_check(args, report) -> None:
     model, processor = modeling.load(args.preset, seed=0, dtype=args.dtype)
     reference, _ = modeling.load(args.preset, seed=0, dtype=args.dtype)
     reference.to(args.device).eval().requires_grad_(False)
-    if args.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.config.use_cache = True
     n_params = sum(p.numel() for p in model.parameters())
-    engine, _ = engine_for(model, args, micro_batch=G, accumulation=2, lr=1e-6)
+    engine, _ = engine_for(model, args, "grpo", micro_batch=G, accumulation=2, lr=1e-6)
     questions = ["How many chairs are in this room?", "Which is closer to the door, the sofa or the table?"]
     inputs = processor(text=[video_prompt(processor, q) for q in questions], padding_side="left",
                        videos=[random_video(i, args.frames, args.size, args.size) for i in range(2)])  # fmt: skip

@@ -26,9 +26,11 @@ ADV_EPS = 1e-4
 
 def kept_rollouts(valid: torch.Tensor, group_size: int) -> torch.Tensor:
     """`[N]` bool: rollouts whose reward was computed (`valid` `[N]`) in a group with at least 2
-    such rollouts; a smaller group has no baseline to compare with and leaves the step."""
+    such rollouts; a smaller group has no baseline to compare with and leaves the step. With
+    group_size 1 (no baseline ever) every scored rollout is kept."""
     grouped = valid.bool().view(-1, group_size)  # [N/G, G]
-    return (grouped & (grouped.sum(dim=1, keepdim=True) >= 2)).reshape(-1)
+    enough = grouped.sum(dim=1, keepdim=True) >= min(2, group_size)  # [N/G, 1]
+    return (grouped & enough).reshape(-1)
 
 
 def group_advantages(
@@ -58,7 +60,7 @@ def group_advantages(
     rewards = rewards.float()
     if valid is None:
         valid = torch.ones_like(rewards, dtype=torch.bool)
-    keep = kept_rollouts(valid, group_size) if group_size > 1 else valid.bool()  # [N]
+    keep = kept_rollouts(valid, group_size)  # [N]
     w = valid.float().view(-1, group_size)  # [N/G, G]
     grouped = rewards.masked_fill(~valid.bool(), 0.0).view(-1, group_size)  # [N/G, G]
     count = w.sum(dim=1, keepdim=True)  # [N/G, 1]

@@ -39,4 +39,4 @@ def step_advantages(
     if grpo.scale_rewards == "batch" and world > 1:
         batch_std = global_std(rewards, valid, device)
     advantages = rl_math.group_advantages(rewards, G, grpo.scale_rewards, valid=valid, batch_std=batch_std)
-    return advantages, rl_math.kept_rollouts(valid, G) if G > 1 else valid.bool()
+    return advantages, rl_math.kept_rollouts(valid, G)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from pipelines import rewards
+from pipelines import rewards, rl_math
 from pipelines.grpo.rollout import Rollouts
 
 
@@ -103,7 +103,7 @@ def reward_metrics(columns: dict[str, list], group_size: int) -> dict[str, float
     total = np.asarray(columns["total"], dtype=np.float64)  # [N]
     groups = total.reshape(-1, group_size)  # [N/G, G]
     ok_groups = ok.reshape(-1, group_size)  # [N/G, G]
-    kept = ok_groups.sum(axis=1) >= min(2, group_size)  # [N/G]
+    kept = rl_math.kept_rollouts(torch.from_numpy(ok), group_size).view(-1, group_size).any(dim=1).numpy()  # [N/G]
     std = np.array([groups[g][ok_groups[g]].std(ddof=1) if group_size > 1 else 0.0 for g in np.flatnonzero(kept)])
     lengths = np.asarray(columns["length"])
 
