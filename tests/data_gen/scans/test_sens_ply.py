@@ -159,8 +159,23 @@ def test_ply_big_endian_doubles_and_extra_properties(tmp_path: Path) -> None:
     np.testing.assert_array_equal(mesh.faces, [[0, 1, 2]])
 
 
+def test_ply_ascii(tmp_path: Path) -> None:
+    """ASCII PLY (what many tools export) reads like binary."""
+    path = tmp_path / "m.ply"
+    path.write_text("ply\nformat ascii 1.0\nelement vertex 4\nproperty float x\nproperty float y\n"
+                    "property float z\nproperty uchar red\nproperty uchar green\nproperty uchar blue\n"
+                    "element face 2\nproperty list uchar int vertex_index\nend_header\n"
+                    "0 0 0 1 2 3\n1 0 0 4 5 6\n0 1 0 7 8 9\n0 0 1.5 10 11 12\n3 0 1 2\n3 1 2 3\n")
+    mesh = read_ply(path)
+    np.testing.assert_array_equal(mesh.vertices[3], [0, 0, 1.5])
+    np.testing.assert_array_equal(mesh.colors[1], [4, 5, 6])
+    np.testing.assert_array_equal(mesh.faces, [[0, 1, 2], [1, 2, 3]])
+    assert mesh.faces.dtype == np.int32
+
+
 @pytest.mark.parametrize("body,problem", [
-    ("format ascii 1.0\nelement vertex 0\nproperty float x\n", "unsupported PLY format 'ascii'"),
+    ("format ascii 1.0\nelement vertex 1\nproperty float x\nproperty float y\nproperty float z\n"
+     "element face 1\nproperty list uchar int vertex_indices\n", "truncated vertex data"),
     ("format binary_little_endian 1.0\nelement vertex 1\nproperty quux x\n", "bad PLY header line"),
     ("format binary_little_endian 1.0\nelement vertex 0\nproperty float x\nproperty float y\nproperty float z\n"
      "element face 1\nproperty list uchar int vertex_indices\n", "truncated face data"),
