@@ -12,7 +12,6 @@ Every tensor is matched strictly: a missing, unexpected or mis-shaped name is an
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import logging
@@ -81,22 +80,16 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     return tensors
 
 
-@contextlib.contextmanager
-def _parameters_on_meta():
-    """Create parameters on the meta device (no memory, no init cost) but buffers for real, so
-    RoPE tables are computed as usual; weights are then assigned from the checkpoint."""
-    register = nn.Module.register_parameter
-
-    def register_on_meta(module, name, param):
-        register(module, name, param)
-        if param is not None and param.device.type != "meta":
-            module._parameters[name] = nn.Parameter(param.to("meta"), requires_grad=param.requires_grad)
-
-    nn.Module.register_parameter = register_on_meta
-    try:
-        yield
-    finally:
-        nn.Module.register_parameter = register
+def _computed_buffers(model: SpatialMLLMForConditionalGeneration) -> None:
+    """Buffers no checkpoint holds (RoPE inverse frequencies), left on meta by a meta-device build:
+    materialised and computed by transformers' own `_init_weights`, as `from_pretrained` does."""
+    for module in model.modules():
+        if any(b.device.type == "meta" for b in module.buffers(recurse=False)):
+            module.to_empty(device="cpu", recurse=False)
+            model._init_weights(module)
+    left = [name for name, b in model.named_buffers() if b.device.type == "meta"]
+    if left:
+        raise RuntimeError(f"buffers left uncomputed after loading: {name_list(left)}")
 
 
 def config_from_dir(path: str | os.PathLike, preset: str | None = None) -> _Config:
@@ -152,8 +145,9 @@ def _init_connector(model: SpatialMLLMForConditionalGeneration) -> None:
 def load_weights_from_dir(
     config: _Config, path: str | os.PathLike, *, spatial_weights: str | os.PathLike | None, dtype: torch.dtype
 ) -> SpatialMLLMForConditionalGeneration:
-    """Build the model without allocating, then assign every tensor from `path` (names mapped)."""
-    with _parameters_on_meta():
+    """Build the model on the meta device (no memory, no init cost), then assign every tensor from
+    `path` (names mapped) and compute the buffers checkpoints do not hold."""
+    with torch.device("meta"):
         model = SpatialMLLMForConditionalGeneration(config)
     state, skipped = {}, []
     for name, tensor in read_checkpoint(path).items():
@@ -192,6 +186,7 @@ def load_weights_from_dir(
         raise _mismatch_error(f"{path}{hint}", missing, unexpected, wrong)
     state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
     model.load_state_dict(state, strict=False, assign=True)
+    _computed_buffers(model)
     if fresh_connector:
         logger.warning("no connector weights in %s: the connector starts from a fresh init", path)
         _init_connector(model)
