@@ -28,8 +28,8 @@ class OptimizerConfig(BaseModel):
     lr_schedule: Literal["cosine", "linear", "constant"] = "cosine"
     """Decay after warmup, to 0 at the last optimizer update (SFT: release cosine, paper linear), or constant."""
     warmup_ratio: float = Field(0.03, ge=0, lt=1)
-    """Linear warmup to the peak lr over this share of the optimizer updates, fraction (update i of
-    w warmup updates runs at (i+1)/(w+1) of the peak)."""
+    """Linear warmup to the peak lr over this share of the optimizer updates, fraction; as in the HF
+    Trainer: w = ceil(ratio x updates) warmup updates, update i < w at i/w of the peak (update 0 at 0)."""
     gradient_checkpointing: bool = False
     """Recompute the LLM's activations in backward (less memory, ~30% more compute); GRPO's generation runs
     in eval mode, so it keeps its KV cache."""

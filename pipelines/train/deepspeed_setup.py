@@ -1,4 +1,4 @@
-"""DeepSpeed for our trainers: the config dict, the learning-rate schedule, and `initialize` with a
+"""DeepSpeed for our trainers: the config dict, transformers' learning-rate schedule, and `initialize` with a
 torch AdamW (DeepSpeed wraps it in ZeRO; no DeepSpeed optimizer, so nothing is compiled).
 
 On CPU (tests, laptops): DeepSpeed's accelerator is forced to CPU and its shared-memory comm op
@@ -27,19 +27,21 @@ def prepare_env(use_gpu: bool) -> None:
         deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False
 
 
-def lr_multiplier(step: int, *, total_steps: int, warmup_steps: int, schedule: str) -> float:
-    """Factor on the peak lr for optimizer step `step` (0-based): linear warmup from 0 over
-    warmup_steps, then `cosine` or `linear` decay to 0 at total_steps, or `constant`."""
+def lr_scheduler(optimizer, *, schedule: str, total_steps: int, warmup_steps: int):
+    """transformers' schedule, as the HF Trainer (the authors' SFT, TRL's GRPO) builds it: linear
+    warmup from 0 (update 0 runs at lr 0) over warmup_steps, then `cosine` or `linear` decay to 0
+    at total_steps, or `constant`. DeepSpeed steps it once per optimizer update."""
+    from transformers import get_scheduler
+
     if schedule not in SCHEDULES:
         raise ValueError(f"lr schedule must be one of {SCHEDULES}, got {schedule!r}")
-    if step < warmup_steps:
-        return (step + 1) / (warmup_steps + 1)
-    if schedule == "constant":
-        return 1.0
-    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-    if schedule == "linear":
-        return max(0.0, 1.0 - progress)
-    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+    name = "constant_with_warmup" if schedule == "constant" else schedule
+    return get_scheduler(name, optimizer, num_warmup_steps=warmup_steps, num_training_steps=total_steps)
+
+
+def warmup_updates(warmup_ratio: float, total_updates: int) -> int:
+    """Warmup length the HF Trainer takes for a ratio: rounded up."""
+    return math.ceil(warmup_ratio * total_updates)
 
 
 def deepspeed_config(
@@ -83,7 +85,7 @@ def training_engine(model, cfg, optimizer, *, micro_batch_size: int, accumulatio
     )
     ds_config = deepspeed_config(cfg.train, dtype=cfg.model.dtype, micro_batch_size=micro_batch_size,
                                  accumulation=accumulation, max_grad_norm=optimizer.max_grad_norm)  # fmt: skip
-    warmup = int(optimizer.warmup_ratio * total_updates)
+    warmup = warmup_updates(optimizer.warmup_ratio, total_updates)
     engine = initialize(model, groups, ds_config, total_steps=total_updates, warmup_steps=warmup,
                         schedule=optimizer.lr_schedule, betas=optimizer.adam_betas, eps=optimizer.adam_eps)  # fmt: skip
     return engine, [g["name"] for g in groups]
@@ -101,17 +103,13 @@ def initialize(
     eps: float = 1e-8,
 ):
     """`deepspeed.initialize` with torch AdamW over `param_groups` (each with its own `lr` and
-    `weight_decay`) and a LambdaLR applying `lr_multiplier`; returns the engine. DeepSpeed steps
-    the scheduler once per optimizer step (after the accumulation boundary)."""
+    `weight_decay`) and `lr_scheduler`; returns the engine. DeepSpeed steps the scheduler once per
+    optimizer step (after the accumulation boundary)."""
     import deepspeed
     import torch
 
     optimizer = torch.optim.AdamW(param_groups, betas=betas, eps=eps, foreach=False)
-
-    def multiplier(step: int) -> float:
-        return lr_multiplier(step, total_steps=total_steps, warmup_steps=warmup_steps, schedule=schedule)
-
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, multiplier)
+    scheduler = lr_scheduler(optimizer, schedule=schedule, total_steps=total_steps, warmup_steps=warmup_steps)
     engine, _, _, _ = deepspeed.initialize(
         model=model, optimizer=optimizer, lr_scheduler=scheduler, config=ds_config
     )

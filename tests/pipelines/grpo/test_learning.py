@@ -28,7 +28,7 @@ from pipelines.grpo.scoring import completion_texts
 from pipelines.grpo.step import TorchEngine
 from pipelines.grpo.train import Job, PhaseTimer, grpo_step
 from pipelines.sft.samples import collate, encode_sample
-from pipelines.train.deepspeed_setup import lr_multiplier
+from pipelines.train.deepspeed_setup import lr_scheduler
 from pipelines.train.metrics_log import NullLogger
 from tests.modeling.helpers import random_video
 
@@ -118,9 +118,8 @@ def train(state: dict, processor, batch: PromptBatch, lr: float, pool) -> tuple[
     model.train()
     groups = modeling.trainable_parameter_groups(model, lr_llm=lr, lr_connector=lr, weight_decay=0.0)
     optimizer = torch.optim.AdamW(groups)
-    warmup = torch.optim.lr_scheduler.LambdaLR(  # AdamW's first steps are sign steps: ramp the lr up
-        optimizer, lambda k: lr_multiplier(k, total_steps=GRPO_STEPS, warmup_steps=WARMUP_UPDATES, schedule="constant")
-    )
+    # AdamW's first steps are sign steps: ramp the lr up
+    warmup = lr_scheduler(optimizer, schedule="constant", total_steps=GRPO_STEPS, warmup_steps=WARMUP_UPDATES)
     engine = TorchEngine(model, optimizer, max_grad_norm=cfg.grpo.max_grad_norm, scheduler=warmup)
     reference = None
     if cfg.grpo.beta:

@@ -5,24 +5,46 @@ from __future__ import annotations
 import math
 
 import pytest
+import torch
 
 from pipelines.config.train import TrainConfig
-from pipelines.train.deepspeed_setup import deepspeed_config, lr_multiplier
+from pipelines.train.deepspeed_setup import deepspeed_config, lr_scheduler, warmup_updates
+
+
+def _lrs(schedule: str, *, total: int, warmup: int, peak: float = 2.0) -> list[float]:
+    """The lr of each optimizer update 0..total, stepping as DeepSpeed does (after each update)."""
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=peak)
+    scheduler = lr_scheduler(optimizer, schedule=schedule, total_steps=total, warmup_steps=warmup)
+    lrs = []
+    for _ in range(total + 1):
+        lrs.append(optimizer.param_groups[0]["lr"] / peak)
+        optimizer.step()
+        scheduler.step()
+    return lrs
 
 
 def test_warmup_then_cosine_to_zero():
-    lrs = [lr_multiplier(s, total_steps=10, warmup_steps=2, schedule="cosine") for s in range(10)]
-    assert lrs[:3] == [1 / 3, 2 / 3, 1.0]
+    """The HF Trainer's warmup: update 0 at 0, update w reaches the peak, then a half cosine."""
+    lrs = _lrs("cosine", total=10, warmup=2)
+    assert lrs[:3] == [0.0, 0.5, 1.0]
     assert lrs[3] == pytest.approx(0.5 * (1 + math.cos(math.pi / 8)))
     assert all(a >= b for a, b in zip(lrs[2:], lrs[3:], strict=False))
-    assert lr_multiplier(10, total_steps=10, warmup_steps=2, schedule="cosine") == pytest.approx(0.0)
+    assert lrs[10] == pytest.approx(0.0)
 
 
 def test_linear_and_constant():
-    assert lr_multiplier(5, total_steps=10, warmup_steps=0, schedule="linear") == pytest.approx(0.5)
-    assert lr_multiplier(9, total_steps=10, warmup_steps=0, schedule="constant") == 1.0
+    assert _lrs("linear", total=10, warmup=0)[5] == pytest.approx(0.5)
+    assert _lrs("constant", total=10, warmup=0)[9] == 1.0
+    assert _lrs("constant", total=10, warmup=4)[:6] == [0.0, 0.25, 0.5, 0.75, 1.0, 1.0]
     with pytest.raises(ValueError, match="schedule"):
-        lr_multiplier(0, total_steps=1, warmup_steps=0, schedule="step")
+        _lrs("step", total=1, warmup=0)
+
+
+def test_warmup_ratio_rounds_up_like_the_hf_trainer():
+    assert warmup_updates(0.03, 1000) == 30
+    assert warmup_updates(0.1, 50) == 5
+    assert warmup_updates(0.03, 10) == 1  # a ratio > 0 always warms up at least one update
+    assert warmup_updates(0.0, 10) == 0
 
 
 @pytest.mark.parametrize("stage", [2, 3])
