@@ -77,7 +77,7 @@ def sft_check(args, report) -> None:
               "ground_truth": "4", "rationale": ""}  # fmt: skip
     frames = random_video(0, args.frames, args.size, args.size)
     arrays, _ = encode_sample(processor, record, frames, think=False, max_length=8192)
-    micro = [{**collate([arrays], processor.tokenizer.pad_token_id), "truncated": 0} for _ in range(2)]
+    micro = [{**collate([arrays], processor), "truncated": 0} for _ in range(2)]
     job = SimpleNamespace(engine=engine, plan=SimpleNamespace(world_size=1), trainer_state={"truncated": 0},
                           group_names=names)  # fmt: skip
     tokens = sum(int(b["attention_mask"].sum()) for b in micro)

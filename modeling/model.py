@@ -54,14 +54,24 @@ def video_encoder_outputs(
     return {"video": BaseModelOutputWithPooling(pooler_output=tuple(torch.split(video_embeds, counts)))}
 
 
+def videos_for_rows(
+    video_embeds: torch.Tensor, video_grid_thw: torch.Tensor, video_of_row: list[int], spatial_merge: int = 2
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(embeddings, grids) for a batch whose row r shows encoded video `video_of_row[r]` (each row
+    one video): the videos' token blocks picked and concatenated in row order; gradients flow back
+    to `video_embeds`."""
+    per_video = torch.split(video_embeds, video_token_counts(video_grid_thw, spatial_merge))
+    embeds = torch.cat([per_video[v] for v in video_of_row], dim=0)  # [sum tokens of the rows, H]
+    return embeds, video_grid_thw[video_of_row]  # [rows, 3]
+
+
 def expand_video_inputs(
     video_embeds: torch.Tensor, video_grid_thw: torch.Tensor, repeats: int, spatial_merge: int = 2
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Repeat each video's embeddings `repeats` times in place ([A, B] -> [A, A, B, B]), matching
     `input_ids.repeat_interleave(repeats, 0)` when every sample holds one video."""
-    per_video = torch.split(video_embeds, video_token_counts(video_grid_thw, spatial_merge))
-    embeds = torch.cat([v for v in per_video for _ in range(repeats)], dim=0)
-    return embeds, video_grid_thw.repeat_interleave(repeats, dim=0)
+    video_of_row = [v for v in range(video_grid_thw.shape[0]) for _ in range(repeats)]
+    return videos_for_rows(video_embeds, video_grid_thw, video_of_row, spatial_merge)
 
 
 class SpatialMLLMModel(Qwen2_5_VLModel):

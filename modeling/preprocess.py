@@ -132,9 +132,10 @@ def unpatchify(
     return x.reshape(t * temporal, c, gh * patch, gw * patch)
 
 
-def preprocess_video(video, spec: FrameSpec) -> dict[str, np.ndarray]:
-    """One video -> `pixel_values_videos`, `spatial_pixel_values` (both float32, same shape) and
-    `video_grid_thw` `(t, h, w)`; see the module docstring."""
+def patch_rows(video, spec: FrameSpec) -> tuple[np.ndarray, np.ndarray]:
+    """One video -> (`[t*h*w, 3*2*14*14]` uint8 patch rows, `video_grid_thw` `(t, h, w)`): frames
+    resized and patchified, not yet scaled. A quarter of the bytes of either float tensor, so
+    data pipelines ship these and `pixel_values` makes both tensors where the model runs."""
     frames = as_frames(video)
     h0, w0 = frames[0].shape[:2]
     height, width = smart_resize(h0, w0, spec.factor, spec.min_pixels, spec.max_pixels)
@@ -144,8 +145,14 @@ def preprocess_video(video, spec: FrameSpec) -> dict[str, np.ndarray]:
         pad = np.repeat(resized[-1:], spec.temporal_patch_size - remainder, axis=0)
         resized = np.concatenate([resized, pad], axis=0)
     chw = resized.transpose(0, 3, 1, 2)  # [T, 3, H, W]
-    args = (spec.patch_size, spec.merge_size, spec.temporal_patch_size)
-    rows = patchify(chw, *args)  # [t*h*w, 3*tp*p*p] uint8; patchify bytes, not floats (4x less to move)
+    rows = patchify(chw, spec.patch_size, spec.merge_size, spec.temporal_patch_size)  # uint8
+    grid = (len(resized) // spec.temporal_patch_size, height // spec.patch_size, width // spec.patch_size)
+    return rows, np.asarray(grid, dtype=np.int64)
+
+
+def pixel_values(rows: np.ndarray, spec: FrameSpec) -> dict[str, np.ndarray]:
+    """uint8 patch rows -> `pixel_values_videos` (Qwen-normalised) and `spatial_pixel_values` (/255),
+    both float32 in the rows' layout."""
     # A uint8 pixel has 256 values: look the results up instead of computing them per pixel. The
     # tables use transformers' arithmetic (float64 multiply by 1/255, then float32; then
     # (x - mean) / std in float32), so values equal Qwen2VLImageProcessorPil's bit for bit.
@@ -158,9 +165,11 @@ def preprocess_video(video, spec: FrameSpec) -> dict[str, np.ndarray]:
     for c in range(3):
         cols = slice(c * per_channel, (c + 1) * per_channel)
         normalised[:, cols] = norm_table[c][rows[:, cols]]
-    grid = (len(resized) // spec.temporal_patch_size, height // spec.patch_size, width // spec.patch_size)
-    return {
-        "pixel_values_videos": normalised,
-        "spatial_pixel_values": unit_table[rows],
-        "video_grid_thw": np.asarray(grid, dtype=np.int64),
-    }
+    return {"pixel_values_videos": normalised, "spatial_pixel_values": unit_table[rows]}
+
+
+def preprocess_video(video, spec: FrameSpec) -> dict[str, np.ndarray]:
+    """One video -> `pixel_values_videos`, `spatial_pixel_values` (both float32, same shape) and
+    `video_grid_thw` `(t, h, w)`; see the module docstring."""
+    rows, grid = patch_rows(video, spec)
+    return {**pixel_values(rows, spec), "video_grid_thw": grid}

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from transformers import BatchFeature
 
-from modeling.preprocess import FrameSpec, preprocess_video
+from modeling.preprocess import FrameSpec, patch_rows, pixel_values
 from modeling.tokenizer import CHAT_TEMPLATE
 
 PREPROCESSOR_FILE = "preprocessor_config.json"
@@ -90,12 +90,15 @@ class SpatialMLLMProcessor:
         padding: bool | str = True,
         padding_side: str | None = None,
         fps: float | list[float] | None = None,
+        pixel_rows: bool = False,
         **tokenizer_kwargs,
     ) -> BatchFeature:
         """Tokenise `text` and preprocess `videos` (one per `<|video_pad|>`, each a list of HxWx3
         uint8 frames); the caller picks the frames. `padding_side="left"` for generation batches.
         `fps`: frames per second of the given frames, per video or one for all; sets
         `second_per_grid_ts` (Qwen's temporal RoPE spacing; without it the model assumes 1 s).
+        `pixel_rows=True`: return the videos as `video_pixel_rows` (uint8, a quarter of the bytes of
+        one float tensor) instead of both float tensors; `self.pixel_values(rows)` makes those.
         """
         if text is None:
             raise ValueError("text is required")
@@ -103,11 +106,11 @@ class SpatialMLLMProcessor:
         data: dict = {}
         counts: list[int] = []
         if videos:
-            per_video = [preprocess_video(v, self.frames) for v in videos]
-            grids = np.stack([v["video_grid_thw"] for v in per_video])
+            per_video = [patch_rows(v, self.frames) for v in videos]
+            grids = np.stack([grid for _, grid in per_video])
             counts = [int(g.prod()) // self.frames.merge_size**2 for g in grids]
-            data["pixel_values_videos"] = np.concatenate([v["pixel_values_videos"] for v in per_video])
-            data["spatial_pixel_values"] = np.concatenate([v["spatial_pixel_values"] for v in per_video])
+            rows = np.concatenate([r for r, _ in per_video])
+            data.update({"video_pixel_rows": rows} if pixel_rows else self.pixel_values(rows))
             data["video_grid_thw"] = grids
             if fps is not None:
                 rates = [fps] * len(per_video) if isinstance(fps, (int, float)) else list(fps)
@@ -125,6 +128,10 @@ class SpatialMLLMProcessor:
         ]
         data = {"input_ids": ids, "attention_mask": enc["attention_mask"], "mm_token_type_ids": types, **data}
         return BatchFeature(data=data, tensor_type=return_tensors)
+
+    def pixel_values(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        """`video_pixel_rows` -> `pixel_values_videos`, `spatial_pixel_values` (float32 arrays)."""
+        return pixel_values(rows, self.frames)
 
     def batch_decode(self, *args, **kwargs) -> list[str]:
         return self.tokenizer.batch_decode(*args, **kwargs)

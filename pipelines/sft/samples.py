@@ -1,5 +1,7 @@
 """One SFT sample: a record's prompt + target as token ids with the answer-only label mask, its
-frames preprocessed for both encoders; and the collate that pads samples into a micro-batch.
+frames resized and patchified (uint8); and the collate that pads samples into a micro-batch and
+scales the pixels for both encoders there, in the training worker (an eighth of the bytes the two
+float tensors would take through Ray Data).
 
 The prompt (system + user turn + the assistant header) is tokenised on its own, exactly as at
 generation time, and the assistant's turn (`{target}<|im_end|>\n`) after it. Labels are -100 on
@@ -19,16 +21,14 @@ from pipelines import prompting
 IGNORE = -100
 END_OF_TURN = "<|im_end|>"
 # Arrays of one sample, in the order they are stored.
-SAMPLE_KEYS = (
-    "input_ids", "labels", "mm_token_type_ids", "pixel_values_videos", "spatial_pixel_values", "video_grid_thw",
-)  # fmt: skip
+SAMPLE_KEYS = ("input_ids", "labels", "mm_token_type_ids", "video_pixel_rows", "video_grid_thw")
 
 
 def encode_sample(
     processor, record: dict[str, Any], frames: list[np.ndarray], *, think: bool, max_length: int
 ) -> tuple[dict[str, np.ndarray], bool]:
     """(arrays, truncated): `input_ids`, `labels`, `mm_token_type_ids` `[L]` int64,
-    `pixel_values_videos`, `spatial_pixel_values` `[t*h*w, 1176]` float32, `video_grid_thw` `[1, 3]`.
+    `video_pixel_rows` `[t*h*w, 1176]` uint8, `video_grid_thw` `[1, 3]`.
 
     A sample longer than max_length loses its tail (truncated=True); one whose video tokens do not
     fit raises RecordError.
@@ -40,7 +40,7 @@ def encode_sample(
     if not full.startswith(prompt):
         raise ValueError("the chat template renders the prompt differently with an assistant turn")
     suffix = full[len(prompt) :]  # "{target}<|im_end|>\n"
-    enc = processor(text=[prompt], videos=[frames], return_tensors="np")
+    enc = processor(text=[prompt], videos=[frames], return_tensors="np", pixel_rows=True)
     prompt_ids = enc["input_ids"][0].astype(np.int64)  # [P]
     suffix_ids = np.asarray(processor.tokenizer(suffix, add_special_tokens=False)["input_ids"], dtype=np.int64)
     suffix_labels = suffix_ids.copy()
@@ -64,8 +64,7 @@ def encode_sample(
         "input_ids": input_ids,
         "labels": labels,
         "mm_token_type_ids": types,
-        "pixel_values_videos": enc["pixel_values_videos"].astype(np.float32),
-        "spatial_pixel_values": enc["spatial_pixel_values"].astype(np.float32),
+        "video_pixel_rows": enc["video_pixel_rows"],
         "video_grid_thw": enc["video_grid_thw"].astype(np.int64),
     }
     return arrays, truncated
@@ -83,12 +82,14 @@ def unpack(blob: bytes) -> dict[str, np.ndarray]:
         return {k: f[k] for k in SAMPLE_KEYS}
 
 
-def collate(samples: list[dict[str, np.ndarray]], pad_token_id: int) -> dict:
+def collate(samples: list[dict[str, np.ndarray]], processor) -> dict:
     """Right-pad samples into one micro-batch of torch tensors: `input_ids`, `attention_mask`,
     `mm_token_type_ids`, `labels` `[B, L]`; `pixel_values_videos`, `spatial_pixel_values`
-    `[sum t*h*w, 1176]`; `video_grid_thw` `[B, 3]`."""
+    `[sum t*h*w, 1176]` float32 (the processor's scaling of the uint8 rows); `video_grid_thw` `[B, 3]`."""
     import torch
 
+    pad_token_id = processor.tokenizer.pad_token_id
+    pixels = processor.pixel_values(np.concatenate([s["video_pixel_rows"] for s in samples]))
     width = max(len(s["input_ids"]) for s in samples)
 
     def padded(key: str, value: int) -> torch.Tensor:
@@ -105,7 +106,6 @@ def collate(samples: list[dict[str, np.ndarray]], pad_token_id: int) -> dict:
         "attention_mask": torch.from_numpy(mask),
         "mm_token_type_ids": padded("mm_token_type_ids", 0),
         "labels": padded("labels", IGNORE),
-        "pixel_values_videos": torch.from_numpy(np.concatenate([s["pixel_values_videos"] for s in samples])),
-        "spatial_pixel_values": torch.from_numpy(np.concatenate([s["spatial_pixel_values"] for s in samples])),
+        **{k: torch.from_numpy(v) for k, v in pixels.items()},
         "video_grid_thw": torch.from_numpy(np.concatenate([s["video_grid_thw"] for s in samples])),  # [B, 3]
     }

@@ -120,7 +120,7 @@ def next_step_batches(job: Job) -> tuple[list, float]:
     micro = []
     for _ in range(job.plan.accumulation):
         _, samples, truncated = next(job.batches)
-        micro.append({**collate(samples, job.processor.tokenizer.pad_token_id), "truncated": truncated})
+        micro.append({**collate(samples, job.processor), "truncated": truncated})
     return micro, time.perf_counter() - started
 
 

@@ -117,7 +117,7 @@ def sft_micro_batches(processor, accumulation: int) -> list[dict]:
                       "problem_type": "numerical", "ground_truth": str(10 ** (i + 1)), "rationale": "look"}  # fmt: skip
             arrays, _ = encode_sample(processor, record, random_video(i, 4), think=False, max_length=4096)
             samples.append(arrays)
-        micro.append(collate(samples, processor.tokenizer.pad_token_id))
+        micro.append(collate(samples, processor))
     return micro
 
 

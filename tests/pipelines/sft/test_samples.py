@@ -70,19 +70,36 @@ def test_pack_roundtrip_and_collate_pads_right(processor, record_and_frames):
     a, _ = encode_sample(processor, record, frames, think=False, max_length=4096)
     b, _ = encode_sample(processor, record, frames, think=True, max_length=4096)
     b = unpack(pack(b))
-    batch = collate([a, b], pad_token_id=processor.tokenizer.pad_token_id)
+    batch = collate([a, b], processor)
     la, lb = len(a["input_ids"]), len(b["input_ids"])
     assert lb > la and batch["input_ids"].shape == (2, lb)
     assert batch["attention_mask"][0].tolist() == [1] * la + [0] * (lb - la)
     assert batch["labels"][0, la:].eq(IGNORE).all() and batch["input_ids"][0, la:].eq(processor.tokenizer.pad_token_id).all()
     assert batch["video_grid_thw"].shape == (2, 3)
-    assert batch["pixel_values_videos"].shape[0] == 2 * a["pixel_values_videos"].shape[0]
+    assert batch["pixel_values_videos"].shape[0] == 2 * a["video_pixel_rows"].shape[0]
+
+
+def test_sample_ships_uint8_rows_and_collate_gives_the_processors_pixels(processor, record_and_frames):
+    """The sample carries the frames as uint8 patch rows; the micro-batch's float tensors equal,
+    bit for bit, what the processor gives for the same prompt and frames."""
+    record, frames = record_and_frames
+    arrays, _ = encode_sample(processor, record, frames, think=False, max_length=4096)
+    assert arrays["video_pixel_rows"].dtype == np.uint8
+    assert "pixel_values_videos" not in arrays and "spatial_pixel_values" not in arrays
+    batch = collate([unpack(pack(arrays))], processor)
+    prompt = prompting.prompt_text(processor, record, think=False)
+    reference = processor(text=[prompt], videos=[frames], return_tensors="pt")
+    for key in ("pixel_values_videos", "spatial_pixel_values", "video_grid_thw"):
+        assert batch[key].dtype == reference[key].dtype
+        assert torch.equal(batch[key], reference[key]), key
+    floats = 2 * reference["pixel_values_videos"].numel() * 4
+    assert len(pack(arrays)) < floats / 7  # the uint8 rows are 1/8 of the two float tensors, plus the ids
 
 
 def test_model_loss_counts_only_answer_tokens(processor, record_and_frames):
     record, frames = record_and_frames
     arrays, _ = encode_sample(processor, record, frames, think=True, max_length=4096)
-    batch = collate([arrays], pad_token_id=processor.tokenizer.pad_token_id)
+    batch = collate([arrays], processor)
     model, _ = modeling.load("tiny", seed=0)
     with torch.no_grad():
         out = model(**batch)
