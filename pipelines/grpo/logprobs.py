@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import torch
 
-from pipelines.grpo.rollout import Rollouts, expand_rows
+from modeling.model import videos_for_rows
+from pipelines.grpo.rollout import Rollouts
 
 CHUNK_ELEMENTS = 1 << 24  # fp32 elements per slice: 64 MiB, ~110 positions of a 152k vocabulary
 
@@ -144,7 +145,8 @@ def rollout_logprobs(
     logps, entropies = [], []
     for start in range(0, N, batch_size):
         stop = min(start + batch_size, N)
-        rows_embeds, rows_grid = expand_rows(embeds, rollouts.video_grid_thw, rollouts.group_size, start, stop)
+        prompts = [r // rollouts.group_size for r in range(start, stop)]  # a chunk may split a group
+        rows_embeds, rows_grid = videos_for_rows(embeds, rollouts.video_grid_thw, prompts)
         logp, entropy = forward_logprobs(
             model,
             rollouts.prompt_ids[start:stop],

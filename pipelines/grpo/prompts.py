@@ -13,30 +13,21 @@ from pathlib import Path
 import numpy as np
 
 from pipelines import prompting
-from pipelines.grpo.rollout import PromptBatch, collate_prompts
+from pipelines.grpo.rollout import PromptBatch
 
 
-def encode_prompt(processor, record: dict, frames: list[np.ndarray], *, think: bool) -> dict[str, np.ndarray]:
-    """One prompt: `input_ids`, `mm_token_type_ids` `[P]`, pixels `[t*h*w, 1176]`, grid `[1, 3]`."""
-    enc = processor(text=[prompting.prompt_text(processor, record, think=think)], videos=[frames], return_tensors="np")
-    return {
-        "input_ids": enc["input_ids"][0].astype(np.int64),
-        "mm_token_type_ids": enc["mm_token_type_ids"][0].astype(np.int64),
-        "pixel_values_videos": enc["pixel_values_videos"].astype(np.float32),
-        "spatial_pixel_values": enc["spatial_pixel_values"].astype(np.float32),
-        "video_grid_thw": enc["video_grid_thw"].astype(np.int64),
-    }
+def prompt_batch(processor, records: list[dict], videos: list[list[np.ndarray]], *, think: bool) -> PromptBatch:
+    """One processor call: the records' prompts left-padded (the layout generation needs), each
+    with its video (a list of HxWx3 uint8 frames)."""
+    texts = [prompting.prompt_text(processor, record, think=think) for record in records]
+    inputs = processor(text=texts, videos=videos, padding_side="left", return_tensors="pt")
+    return PromptBatch(dict(inputs), list(records))
 
 
 def load_prompts(processor, records: list[dict], scans_root: Path, grpo) -> PromptBatch:
     """The prompts of `records` (frames per grpo.num_frames / grpo.frame_sampling)."""
-    encoded = [
-        encode_prompt(
-            processor,
-            record,
-            prompting.load_frames(record, scans_root, sampling=grpo.frame_sampling, num_frames=grpo.num_frames),
-            think=grpo.think_format,
-        )
+    videos = [
+        prompting.load_frames(record, scans_root, sampling=grpo.frame_sampling, num_frames=grpo.num_frames)
         for record in records
     ]
-    return collate_prompts(encoded, records, processor.tokenizer.pad_token_id)
+    return prompt_batch(processor, records, videos, think=grpo.think_format)

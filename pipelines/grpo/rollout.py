@@ -1,6 +1,6 @@
 """Rollouts: G sampled completions per prompt, with each prompt's video encoded once.
 
-    batch = collate_prompts(encoded, pad_token_id)           # B prompts, left-padded
+    batch = prompts.prompt_batch(processor, records, videos, think=True)  # B prompts, left-padded
     rollouts = generate(model, batch, sampling)               # B*G completions, group by group
 
 Both encoders (Qwen's vision tower + merger and the spatial encoder + connector) run once per
@@ -19,11 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from transformers import GenerationConfig
-
-from modeling.model import video_token_counts
 
 TEXT_KEYS = ("input_ids", "attention_mask", "mm_token_type_ids")
 PIXEL_KEYS = ("pixel_values_videos", "spatial_pixel_values")
@@ -82,28 +79,6 @@ class PromptBatch:
         return PromptBatch(inputs, self.records[start:stop])
 
 
-def collate_prompts(encoded: list[dict[str, np.ndarray]], records: list[dict], pad_token_id: int) -> PromptBatch:
-    """Left-pad single-prompt encodings (`input_ids`, `mm_token_type_ids` `[P_i]`, pixels, grid
-    `[1, 3]`) into one batch, the layout generation needs."""
-    width = max(len(e["input_ids"]) for e in encoded)
-    ids = np.full((len(encoded), width), pad_token_id, dtype=np.int64)  # [B, P]
-    mask = np.zeros((len(encoded), width), dtype=np.int64)  # [B, P]
-    types = np.zeros((len(encoded), width), dtype=np.int64)  # [B, P]
-    for row, e in enumerate(encoded):
-        n = len(e["input_ids"])
-        ids[row, width - n :] = e["input_ids"]
-        mask[row, width - n :] = 1
-        types[row, width - n :] = e["mm_token_type_ids"]
-    inputs = {
-        "input_ids": torch.from_numpy(ids),
-        "attention_mask": torch.from_numpy(mask),
-        "mm_token_type_ids": torch.from_numpy(types),
-        **{k: torch.from_numpy(np.concatenate([e[k] for e in encoded])) for k in PIXEL_KEYS},
-        "video_grid_thw": torch.from_numpy(np.concatenate([e["video_grid_thw"] for e in encoded])),  # [B, 3]
-    }
-    return PromptBatch(inputs, list(records))
-
-
 @dataclass
 class Rollouts:
     """B*G completions ordered group by group (rollout i belongs to prompt i // G).
@@ -133,18 +108,6 @@ class Rollouts:
     def truncated(self, eos_token_id: int) -> torch.Tensor:
         """Completions that ended without eos (hit max_new_tokens), `[N]` bool."""
         return ~(self.completion_ids == eos_token_id).any(dim=1)
-
-
-def expand_rows(
-    video_embeds: torch.Tensor, video_grid_thw: torch.Tensor, group_size: int, start: int, stop: int,
-    spatial_merge: int = 2,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(`[sum of video tokens, hidden]`, `[stop - start, 3]`) for rollouts [start, stop) of a batch
-    whose prompt p owns rollouts [p*G, (p+1)*G); gradients flow back to `video_embeds`."""
-    per_prompt = torch.split(video_embeds, video_token_counts(video_grid_thw, spatial_merge))
-    prompts = [r // group_size for r in range(start, stop)]
-    embeds = torch.cat([per_prompt[p] for p in prompts], dim=0)  # [sum tokens of the rows, H]
-    return embeds, video_grid_thw[prompts]  # [stop - start, 3]
 
 
 def completion_mask(completion_ids: torch.Tensor, eos_token_id: int) -> torch.Tensor:

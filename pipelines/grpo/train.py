@@ -95,14 +95,24 @@ def train_loop(config: dict) -> None:
 
 def grpo_step(job: Job, batch: PromptBatch, timer: PhaseTimer) -> tuple[Rollouts, Scores, dict]:
     """Generate, score, old/reference log-probs, update: one GRPO step on this worker's prompts."""
-    with timer("generate"):
-        rollouts = generate(job, batch)
+    from pipelines.grpo import rollout, scoring, step
+    from pipelines.train.deepspeed_setup import unwrapped_for_generation
+
+    grpo, suppress = job.cfg.grpo, job.sampling.suppress_token_ids
+    with timer("generate"), unwrapped_for_generation(job.engine) as model:
+        model.eval()  # with gradient checkpointing, train mode would switch generation's KV cache off
+        try:
+            rollouts = rollout.generate(model, batch, job.sampling)
+        finally:
+            model.train()
     with timer("reward"):
-        scores = score(job, batch, rollouts)
+        scores = scoring.score(job.pool, job.processor.tokenizer, batch.records, rollouts, grpo.reward,
+                               job.sampling.eos_token_id)  # fmt: skip
     with timer("logprobs"):
-        old_logp, ref_logp = reference_and_old_logprobs(job, batch, rollouts)
+        old_logp = step.old_logprobs(job.engine.module, rollouts, grpo, suppress)
+        ref_logp = step.reference_logprobs(job.reference, batch, rollouts, grpo, suppress)
     with timer("update"):
-        stats = policy_step(job, batch, rollouts, scores, old_logp, ref_logp)
+        stats = update(job, batch, rollouts, scores, old_logp, ref_logp)
     return rollouts, scores, stats
 
 
@@ -195,41 +205,8 @@ def next_prompts(job: Job) -> PromptBatch:
     return load_prompts(job.processor, records, job.cfg.scans_path(), job.cfg.grpo).to(job.engine.device)
 
 
-def generate(job: Job, batch: PromptBatch) -> Rollouts:
-    from pipelines.grpo import rollout
-    from pipelines.train import deepspeed_setup
-
-    with deepspeed_setup.unwrapped_for_generation(job.engine) as model:
-        model.eval()  # with gradient checkpointing, train mode would switch generation's KV cache off
-        try:
-            return rollout.generate(model, batch, job.sampling)
-        finally:
-            model.train()
-
-
-def score(job: Job, batch: PromptBatch, rollouts: Rollouts) -> Scores:
-    from pipelines.grpo import scoring
-
-    return scoring.score(
-        job.pool,
-        job.processor.tokenizer,
-        batch.records,
-        rollouts,
-        job.cfg.grpo.reward,
-        job.sampling.eos_token_id,
-    )
-
-
-def reference_and_old_logprobs(job: Job, batch: PromptBatch, rollouts: Rollouts):
-    from pipelines.grpo.step import old_logprobs, reference_logprobs
-
-    suppress = job.sampling.suppress_token_ids
-    old = old_logprobs(job.engine.module, rollouts, job.cfg.grpo, suppress)
-    ref = reference_logprobs(job.reference, batch, rollouts, job.cfg.grpo, suppress)
-    return old, ref
-
-
-def policy_step(job: Job, batch: PromptBatch, rollouts: Rollouts, scores: Scores, old_logp, ref_logp) -> dict:
+def update(job: Job, batch: PromptBatch, rollouts: Rollouts, scores: Scores, old_logp, ref_logp) -> dict:
+    """Advantages of the scored rollouts, then `step.policy_step`; its statistics plus the lrs."""
     from pipelines.grpo import step
     from pipelines.grpo.advantages import step_advantages
 

@@ -22,8 +22,8 @@ import torch
 import modeling
 from pipelines import rewards
 from pipelines.config import RunConfig
-from pipelines.grpo.prompts import encode_prompt
-from pipelines.grpo.rollout import PromptBatch, collate_prompts, generate, sampling_from_config
+from pipelines.grpo.prompts import prompt_batch
+from pipelines.grpo.rollout import PromptBatch, generate, sampling_from_config
 from pipelines.grpo.scoring import completion_texts
 from pipelines.grpo.step import TorchEngine
 from pipelines.grpo.train import Job, PhaseTimer, grpo_step
@@ -74,7 +74,7 @@ def _warm_start():
     sft_batches = [  # every prompt with letters A and C, then B and D: each letter equally often
         collate([encode_sample(processor, {**r, "ground_truth": letter}, v, think=True, max_length=2048)[0]
                  for r, v in zip(records, videos, strict=True) for letter in letters],
-                processor.tokenizer.pad_token_id)  # [8, L]
+                processor)  # [8, L]
         for letters in ("AC", "BD")
     ]  # fmt: skip
     model.train()
@@ -85,8 +85,7 @@ def _warm_start():
         model(**sft_batches[step % 2]).loss.backward()
         optimizer.step()
         optimizer.zero_grad()
-    encoded = [encode_prompt(processor, r, v, think=True) for r, v in zip(records, videos, strict=True)]
-    batch = collate_prompts(encoded, records, processor.tokenizer.pad_token_id)
+    batch = prompt_batch(processor, records, videos, think=True)
     return {k: v.detach().clone() for k, v in model.state_dict().items()}, processor, batch
 
 
