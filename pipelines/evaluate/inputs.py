@@ -1,8 +1,9 @@
 """Evaluation items: questions plus where their frames come from.
 
 Two sources, one item shape:
-- our dataset split, `run_dir/dataset/<split>/*.parquet`: the QA records themselves, frames read
-  from the scan folder `scans_root / record["video"]` at the record's `frame_indices`
+- our dataset split, `run_dir/dataset/<split>/*.parquet`, read by `pipelines.train.data.read_split`
+  (the record schema; training's `DataError` when missing or empty): the QA records themselves, frames
+  read from the scan folder `scans_root / record["video"]` at the record's `frame_indices`
   (space-aware) or `uniform_indices`, exactly as SFT and GRPO read them (`pipelines.prompting`);
 - the VSI-Bench file (Parquet, JSON or JSON Lines with `id, dataset, scene_name, question_type,
   question, options, ground_truth`), frames decoded uniformly from
@@ -24,8 +25,11 @@ import pyarrow.parquet as pq
 
 from data_gen.errors import InputError
 from data_gen.schema import NUMERICAL_TYPES
+from pipelines.train.data import read_split
 
 VSI_BENCH_COLUMNS = ("id", "dataset", "scene_name", "question_type", "question", "options", "ground_truth")
+# The record columns an item carries (not the rationale or meta).
+ITEM_RECORD_COLUMNS = (*VSI_BENCH_COLUMNS, "problem_type", "video", "frame_indices", "uniform_indices")
 
 
 class EvalInputError(InputError):
@@ -59,25 +63,20 @@ def load_items(cfg) -> list[dict]:
 def dataset_items(
     dataset_dir: Path, split: str, scans_root: Path, num_frames: int, sampling: str, limit: int = 0
 ) -> list[dict]:
-    """Items of `dataset_dir/<split>/*.parquet` (shards in name order, rows in file order)."""
-    shards = sorted((dataset_dir / split).glob("*.parquet"))
-    if not shards:
-        raise EvalInputError(f"{dataset_dir / split}: no *.parquet shards (build the dataset first)")
-    items = []
-    for shard in shards:
-        for rec in pq.read_table(shard).to_pylist():
-            items.append(
-                {
-                    **_question_fields(rec, rec["problem_type"]),
-                    "video": str(rec["video"]),
-                    "frame_indices": [int(i) for i in rec["frame_indices"]],
-                    "uniform_indices": [int(i) for i in rec["uniform_indices"]],
-                    **_frame_fields(scans_root, sampling, num_frames),
-                }
-            )
-            if limit and len(items) >= limit:
-                return items
-    return items
+    """Items of `dataset_dir/<split>/*.parquet` (shards in name order, rows in file order), read by
+    `pipelines.train.data.read_split` as training reads them: the record schema applied, its
+    DataError (an InputError) when the split is missing, empty or unreadable."""
+    table = read_split(dataset_dir, split, limit=limit).select(ITEM_RECORD_COLUMNS)
+    return [
+        {
+            **_question_fields(rec, rec["problem_type"]),
+            "video": str(rec["video"]),
+            "frame_indices": [int(i) for i in rec["frame_indices"]],
+            "uniform_indices": [int(i) for i in rec["uniform_indices"]],
+            **_frame_fields(scans_root, sampling, num_frames),
+        }
+        for rec in table.to_pylist()
+    ]
 
 
 def _frame_fields(root: Path, sampling: str, num_frames: int) -> dict:

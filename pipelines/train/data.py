@@ -66,18 +66,27 @@ class DataPlan:
         return step * self.global_batch / self.num_records
 
 
-def read_split(dataset_dir: Path, split: str) -> pa.Table:
-    """All records of `dataset_dir/<split>/*.parquet` (shards in name order). Raises DataError."""
+def read_split(dataset_dir: Path, split: str, limit: int = 0) -> pa.Table:
+    """All records of `dataset_dir/<split>/*.parquet` (shards in name order, rows in file order),
+    read with the record schema; with limit > 0 only the first `limit` of them (shards past those
+    are not read). Raises DataError."""
     folder = dataset_dir / split
     if not dataset_dir.is_dir():
         raise DataError(f"{dataset_dir}: no dataset folder (run `python -m jobs.build_dataset` first)")
     shards = sorted(folder.glob("*.parquet"))
     if not shards:
         raise DataError(f"{folder}: no *.parquet shards (run `python -m jobs.build_dataset` first)")
+    tables: list[pa.Table] = []
     try:
-        table = pa.concat_tables([pq.read_table(s, schema=RECORD_SCHEMA) for s in shards])
+        for shard in shards:
+            tables.append(pq.read_table(shard, schema=RECORD_SCHEMA))
+            if limit and sum(t.num_rows for t in tables) >= limit:
+                break
     except (pa.ArrowInvalid, OSError) as e:
         raise DataError(f"{folder}: cannot read the shards as QA records: {e}") from e
+    table = pa.concat_tables(tables)
+    if limit:
+        table = table.slice(0, limit)
     if table.num_rows == 0:
         raise DataError(f"{folder}: the {split} split has no records")
     return table

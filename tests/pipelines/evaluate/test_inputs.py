@@ -9,10 +9,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from data_gen.errors import InputError
 from data_gen.qa.frame_selection import uniform_positions
 from data_gen.scans.scannet import read_scan
 from pipelines.config import build_config
 from pipelines.evaluate.inputs import EvalInputError, dataset_items, load_frames, load_items, vsibench_items
+from pipelines.train.data import DataError
 from tests.pipelines.evaluate.conftest import VSI_ROWS
 from tests.pipelines.evaluate.video_fixtures import synthetic_frames
 
@@ -34,6 +36,29 @@ def test_fewer_frames_than_the_record_holds(scene_run):
     item = dataset_items(scene_run / "dataset", "val", scene_run / "scans", 4, "space_aware", limit=1)[0]
     want = [rec["frame_indices"][p] for p in uniform_positions(16, 4)]  # an evenly spread subset
     assert all(np.array_equal(f, scan.frames.color(i)) for f, i in zip(load_frames(item), want, strict=True))
+
+
+def test_dataset_items_read_the_split_as_training_does(scene_run, tmp_path):
+    """Through read_split: the same DataError (an InputError) as training, and `limit` reads only
+    the shards it needs."""
+    scans = scene_run / "scans"
+    every = dataset_items(scene_run / "dataset", "val", scans, 16, "uniform")
+    assert len(every) == pq.read_metadata(scene_run / "dataset" / "val" / "part-00000.parquet").num_rows > 2
+    assert dataset_items(scene_run / "dataset", "val", scans, 16, "uniform", limit=2) == every[:2]
+    assert set(every[0]) == {"id", "dataset", "scene_name", "question_type", "problem_type", "question",
+                             "options", "ground_truth", "video", "frame_indices", "uniform_indices",
+                             "root", "sampling", "num_frames"}  # fmt: skip
+    with pytest.raises(DataError, match=r"test: no \*.parquet shards \(run `python -m jobs.build_dataset`"):
+        dataset_items(scene_run / "dataset", "test", scans, 16, "uniform")
+    assert issubclass(DataError, InputError)
+    dataset = tmp_path / "dataset"
+    (dataset / "val").mkdir(parents=True)
+    shard = scene_run / "dataset" / "val" / "part-00000.parquet"
+    (dataset / "val" / shard.name).write_bytes(shard.read_bytes())
+    (dataset / "val" / "part-00001.parquet").write_bytes(b"not parquet")
+    assert dataset_items(dataset, "val", scans, 16, "uniform", limit=1) == every[:1]  # shard 1 never read
+    with pytest.raises(DataError, match="cannot read the shards as QA records"):
+        dataset_items(dataset, "val", scans, 16, "uniform")
 
 
 def test_vsibench_file_and_videos(vsibench_dir):
