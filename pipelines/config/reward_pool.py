@@ -24,4 +24,5 @@ class RewardPoolConfig(BaseModel):
     startup_timeout_s: float = Field(120.0, gt=0.0)
     """Seconds a fresh actor may take to start before it is replaced (counts as a failed attempt)."""
     max_retries: int = Field(2, ge=0)
-    """Extra attempts for a batch that timed out or lost its actor; after that it scores 0."""
+    """Extra attempts for a batch that timed out or lost its actor; after that it scores 0. Also:
+    after max_retries + 1 actors in a row fail to start, `score` raises."""
