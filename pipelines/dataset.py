@@ -11,7 +11,15 @@ STAGE = "build_dataset"
 
 
 def dataset_hash(cfg: RunConfig) -> str:
-    return cfg.section_hash("seed", "data.qa", "data.build") + files_fingerprint(cfg.scans_path())
+    """Settings, the input (scans or meta_info file), and the label files by content (an edited
+    label map rebuilds)."""
+    from data_gen.qa.labels import LabelMapping
+
+    settings = cfg.section_hash("seed", "data.qa", "data.build", "data.meta_info", "data.meta_info_dataset")
+    if cfg.data.meta_info:
+        return settings + files_fingerprint(Path(cfg.data.meta_info))
+    labels = LabelMapping.load(cfg.data.qa, cfg.scans_path()).digest()
+    return settings + files_fingerprint(cfg.scans_path()) + labels
 
 
 def run(cfg: RunConfig, log=print) -> Path:
@@ -24,20 +32,25 @@ def run(cfg: RunConfig, log=print) -> Path:
     from data_gen.build.run import DatasetBuildError, build_dataset, list_scenes
     from pipelines.ray_env import ensure_ray
 
-    if not list_scenes(cfg.scans_path()):  # a missing or empty folder fails before Ray starts
-        raise DatasetBuildError(f"{cfg.scans_path()}: no scene folders")
-    ensure_ray(cfg.log_level)
+    meta_info = Path(cfg.data.meta_info) if cfg.data.meta_info else None
+    if meta_info is None:
+        if not list_scenes(cfg.scans_path()):  # a missing or empty folder fails before Ray starts
+            raise DatasetBuildError(f"{cfg.scans_path()}: no scene folders")
+        ensure_ray(cfg.log_level)
     card = build_dataset(
-        cfg.scans_path(),
+        None if meta_info else cfg.scans_path(),
         out,
         cfg.run_path / "cache" / "dataset",
         cfg.data.qa,
         cfg.data.build,
         cfg.seed,
         log=log,
+        meta_info=meta_info,
+        meta_info_dataset=cfg.data.meta_info_dataset,
     )
     log_dataset_to_wandb(cfg, out, card)
-    write_meta(out, STAGE, key, cfg.model_dump(mode="json"), {"scans": str(cfg.scans_path())})
+    source = {"meta_info": str(meta_info)} if meta_info else {"scans": str(cfg.scans_path())}
+    write_meta(out, STAGE, key, cfg.model_dump(mode="json"), source)
     return out
 
 

@@ -1,5 +1,7 @@
 """What a person reads about a built dataset: dataset_card.json, a HF-style README.md, stats.png
-(answer distributions per question type) and rejects.jsonl."""
+(answer distributions per question type: values, or the answer letters) and rejects.jsonl. The
+card counts records per type, objects per category over the built scenes, and the answer letters
+of every multiple-choice type (the build balances them)."""
 
 from __future__ import annotations
 
@@ -31,7 +33,8 @@ def _versions() -> dict[str, str]:
 def _read_split(folder: Path) -> list[dict]:
     rows = []
     for shard in sorted(folder.glob("*.parquet")):
-        rows.extend(pq.read_table(shard, columns=["question_type", "problem_type", "ground_truth"]).to_pylist())
+        columns = ["question_type", "problem_type", "ground_truth", "options"]
+        rows.extend(pq.read_table(shard, columns=columns).to_pylist())
     return rows
 
 
@@ -65,9 +68,9 @@ def _plot(stats: dict[str, list[dict]], path: Path) -> None:
             ax.set_xlabel("answer")
         elif rows:
             letters = Counter(r["ground_truth"] for r in rows)
-            keys = sorted(letters)
-            ax.bar(keys, [letters[k] for k in keys], color="#e0884b")
-            ax.set_xlabel("answer option")
+            keys = [chr(ord("A") + k) for k in range(max(len(r["options"]) for r in rows))]
+            ax.bar(keys, [letters.get(k, 0) for k in keys], color="#e0884b")
+            ax.set_xlabel("answer letter")
         ax.set_title(f"{qtype} (n={len(rows)})", fontsize=9, y=1.0)
     for ax in list(axes.flat)[len(types):]:
         ax.axis("off")
@@ -104,10 +107,21 @@ def _readme(card: dict) -> str:
     for t in types:
         lines.append(f"| {t} | " + " | ".join(str(s["by_type"].get(t, 0)) for s in card["counts"].values()) + " |")
     lines.append("| **total** | " + " | ".join(str(s["total"]) for s in card["counts"].values()) + " |")
+    lines += ["", "## Answer letters (multiple choice)", "", "| question_type | " + " | ".join(card["counts"]) + " |",
+              "|---|" + "---|" * len(card["counts"])]  # fmt: skip
+    for t in sorted({t for split in card["counts"].values() for t in split["answer_letters"]}):
+        cells = [", ".join(f"{k} {v}" for k, v in s["answer_letters"].get(t, {}).items()) for s in card["counts"].values()]
+        lines.append(f"| {t} | " + " | ".join(cells) + " |")
+    lines += ["", "## Objects per category (instances, in how many scenes)", ""]
+    for split, cats in card["categories"].items():
+        lines.append(f"- {split}: " + ", ".join(f"{c} {v['objects']} ({v['scenes']})" for c, v in cats.items()))
     lines += [
         "",
         f"Scenes: {card['scenes']['train']} train, {card['scenes']['val']} val (split by scene), "
         f"{len(card['rejects'])} rejected (see `rejects.jsonl`).",
+        "",
+        "`meta_info.json` holds each built scene's annotations in VSI-Bench's meta_info format (room size, "
+        "object counts, oriented boxes); `python -m jobs.build_dataset data.meta_info=<file>` builds from such a file.",
         "",
         "Not generated: " + "; ".join(f"`{k}` ({v})" for k, v in NOT_GENERATED.items()) + ".",
         "",
@@ -124,9 +138,32 @@ def _readme(card: dict) -> str:
     return "\n".join(lines)
 
 
+def answer_letters(rows: list[dict]) -> dict[str, dict[str, int]]:
+    """question type -> answer letter -> records, for the multiple-choice types."""
+    out: dict[str, Counter] = defaultdict(Counter)
+    for r in rows:
+        if r["problem_type"] == "multiple_choice":
+            out[r["question_type"]][r["ground_truth"]] += 1
+    return {t: dict(sorted(c.items())) for t, c in sorted(out.items())}
+
+
+def category_counts(scenes: list, split_of: dict[str, str]) -> dict[str, dict[str, dict[str, int]]]:
+    """split -> category -> {"objects": instances, "scenes": scenes holding one}, over built scenes."""
+    out: dict[str, dict[str, dict[str, int]]] = {}
+    for meta in scenes:
+        per_split = out.setdefault(split_of.get(meta.scene_name, "unused"), {})
+        for category, n in meta.counts.items():
+            entry = per_split.setdefault(category, {"objects": 0, "scenes": 0})
+            entry["objects"] += n
+            entry["scenes"] += 1
+    return {split: dict(sorted(c.items())) for split, c in sorted(out.items())}
+
+
 def write_card(
-    folder: Path, *, results: list[dict], split_of: dict[str, str], mix_report: dict, config: dict, scans_dir: Path
+    folder: Path, *, results: list[dict], split_of: dict[str, str], mix_report: dict, config: dict, scans_dir: Path,
+    scenes: list | None = None,
 ) -> dict:
+    """`scenes`: the built scenes' SceneMetadata (objects per category)."""
     stats = {split: _read_split(folder / split) for split in ("train", "val")}
     counts = {}
     for split, rows in stats.items():
@@ -137,6 +174,7 @@ def write_card(
             "total": total,
             "by_type": dict(sorted(by_type.items())),
             "mix_percent": {g: round(100 * by_group[g] / total, 2) if total else 0.0 for g in MIX_GROUPS},
+            "answer_letters": answer_letters(rows),
         }
     rejects = [{"scene": r["scene"], "reason": r["reason"]} for r in results if r["status"] != "ok"]
     config_text = json.dumps(config, sort_keys=True)
@@ -145,6 +183,7 @@ def write_card(
         "scenes": {split: sum(1 for s in split_of.values() if s == split) for split in ("train", "val")},
         "split_of_scene": dict(sorted(split_of.items())),
         "rejects": rejects,
+        "categories": category_counts(scenes or [], split_of),
         "mix": mix_report,
         "not_generated": NOT_GENERATED,
         "config": config,

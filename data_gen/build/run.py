@@ -26,10 +26,14 @@ from data_gen.build.rebalance import select_mix, split_scenes
 from data_gen.build.scene_cache import cache_key, cache_path, write_table_atomic
 from data_gen.errors import InputError
 from data_gen.qa.config import QAConfig
-from data_gen.scans.scan import ScanError
+from data_gen.qa.labels import LabelMapping
+from data_gen.qa.letters import LetterBalancer
+from data_gen.qa.meta_info import read_meta_info, write_meta_info
+from data_gen.qa.metadata import SceneMetadata
 from data_gen.schema import RECORD_SCHEMA
 
 SPLITS = ("train", "val")
+SCENE_METADATA_KEY = "spatial_mllm.scene_metadata"
 
 
 class DatasetBuildError(InputError):
@@ -43,15 +47,17 @@ def list_scenes(scans_dir: Path) -> list[Path]:
     return sorted(p for p in scans_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def settings_hash(qa: QAConfig, seed: int) -> str:
-    """What a scene's records depend on besides its files."""
-    payload = json.dumps({"qa": qa.model_dump(mode="json"), "seed": seed}, sort_keys=True)
+def settings_hash(qa: QAConfig, seed: int, labels: LabelMapping) -> str:
+    """What a scene's records depend on besides its files (the label files by content, not path)."""
+    payload = json.dumps({"qa": qa.model_dump(mode="json"), "seed": seed, "labels": labels.digest()}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-def process_scene(row: dict, *, cache_dir: str, qa: QAConfig, seed: int, settings: str) -> dict:
+def process_scene(
+    row: dict, *, cache_dir: str, qa: QAConfig, labels: LabelMapping, seed: int, settings: str
+) -> dict:
     """One scene -> its cached records. Runs in a Ray task; never raises for bad input."""
-    from data_gen.qa.scene_records import scene_records
+    from data_gen.qa.scene_records import scene_qa
     from data_gen.scans.scannet import read_scan
 
     scene_dir = Path(row["scene_dir"])
@@ -63,14 +69,50 @@ def process_scene(row: dict, *, cache_dir: str, qa: QAConfig, seed: int, setting
         if path.exists():
             out.update(cached=True, num_records=pq.read_metadata(path).num_rows)
             return out
-        records = scene_records(read_scan(scene_dir), qa, seed)
-        write_table_atomic(pa.Table.from_pylist(records, schema=RECORD_SCHEMA), path)
+        records, meta = scene_qa(read_scan(scene_dir), qa, seed, labels)
+        write_scene_table(records, meta, path)
         out["num_records"] = len(records)
-    except ScanError as e:
+    except InputError as e:  # a ScanError, or a label file that cannot be read
         out.update(status="rejected", reason=str(e))
     except Exception as e:  # a scene must not take the build down; the card names it
         where = traceback.extract_tb(e.__traceback__)[-1]
         out.update(status="rejected", reason=f"{type(e).__name__}: {e} (at {Path(where.filename).name}:{where.lineno})")
+    return out
+
+
+def write_scene_table(records: list[dict], meta: SceneMetadata, path: Path) -> None:
+    """A scene's records, its metadata in the Parquet file's key-value metadata (for meta_info.json
+    and the card's category counts, also when the scene is served from the cache)."""
+    table = pa.Table.from_pylist(records, schema=RECORD_SCHEMA)
+    table = table.replace_schema_metadata({SCENE_METADATA_KEY: json.dumps(meta.to_dict(), sort_keys=True)})
+    write_table_atomic(table, path)
+
+
+def read_scene_metadata(path: Path) -> SceneMetadata:
+    return SceneMetadata.from_dict(json.loads(pq.read_schema(path).metadata[SCENE_METADATA_KEY.encode()]))
+
+
+def process_meta_entry(name: str, entry: dict, *, cache_dir: str, qa: QAConfig, seed: int, settings: str,
+                       dataset: str) -> dict:  # fmt: skip
+    """One meta_info scene -> its cached records (no frames); never raises for a bad entry."""
+    from data_gen.qa.meta_info import scene_from_entry
+    from data_gen.qa.scene_records import metadata_records
+
+    out = {"scene": name, "key": "", "status": "ok", "reason": "", "num_records": 0, "cached": False}
+    try:
+        payload = json.dumps([entry, dataset, settings], sort_keys=True)
+        key = hashlib.sha256(payload.encode()).hexdigest()[:24]
+        out["key"] = key
+        path = cache_path(Path(cache_dir), name, key)
+        if path.exists():
+            out.update(cached=True, num_records=pq.read_metadata(path).num_rows)
+            return out
+        meta = scene_from_entry(name, entry, qa, dataset)
+        records = metadata_records(meta, qa, seed, video=name)
+        write_scene_table(records, meta, path)
+        out["num_records"] = len(records)
+    except InputError as e:
+        out.update(status="rejected", reason=str(e))
     return out
 
 
@@ -99,27 +141,51 @@ def _scene_map_context() -> Iterator[None]:
         ctx.op_resource_reservation_enabled = saved
 
 
-def _run_scenes(scenes: list[Path], cache_dir: Path, qa: QAConfig, seed: int, cpus: float) -> list[dict]:
+def _scene_kwargs(cache_dir: Path, qa: QAConfig, labels: LabelMapping, seed: int) -> dict:
+    settings = settings_hash(qa, seed, labels)
+    return {"cache_dir": str(cache_dir), "qa": qa, "labels": labels, "seed": seed, "settings": settings}
+
+
+def _run_scenes(scenes: list[Path], kwargs: dict, cpus: float) -> list[dict]:
     import ray.data
 
     with _scene_map_context():
         ds = ray.data.from_items([{"scene_dir": str(p)} for p in scenes], override_num_blocks=len(scenes))
-        ds = ds.map(
-            process_scene,
-            fn_kwargs={"cache_dir": str(cache_dir), "qa": qa, "seed": seed, "settings": settings_hash(qa, seed)},
-            num_cpus=cpus,
-        )
+        ds = ds.map(process_scene, fn_kwargs=kwargs, num_cpus=cpus)
     return sorted(ds.take_all(), key=lambda r: r["scene"])
 
 
-def _run_scenes_here(scenes: list[Path], cache_dir: Path, qa: QAConfig, seed: int) -> list[dict]:
+def _run_scenes_here(scenes: list[Path], kwargs: dict) -> list[dict]:
     """The same per-scene function, one scene after another in this process (no Ray)."""
-    kwargs = {"cache_dir": str(cache_dir), "qa": qa, "seed": seed, "settings": settings_hash(qa, seed)}
     return sorted((process_scene({"scene_dir": str(p)}, **kwargs) for p in scenes), key=lambda r: r["scene"])
 
 
+def _run_scan_folders(scans_dir: Path, cache_dir: Path, qa: QAConfig, build: BuildConfig, seed: int, log,
+                      sequential: bool) -> list[dict]:  # fmt: skip
+    scenes = list_scenes(scans_dir)
+    if not scenes:
+        raise DatasetBuildError(f"{scans_dir}: no scene folders")
+    log(f"[build_dataset] {len(scenes)} scenes from {scans_dir}")
+    labels = LabelMapping.load(qa, scans_dir)
+    log(f"[build_dataset] labels: {qa.vocabulary} vocabulary, map {labels.sources[0]}, table {labels.sources[1]}")
+    kwargs = _scene_kwargs(cache_dir, qa, labels, seed)
+    return _run_scenes_here(scenes, kwargs) if sequential else _run_scenes(scenes, kwargs, build.num_cpus_per_scene)
+
+
+def _run_meta_info(path: Path, cache_dir: Path, qa: QAConfig, seed: int, dataset: str, log) -> list[dict]:
+    """Scenes of a meta_info file, in this process: no frames to read, boxes only (milliseconds each)."""
+    doc = read_meta_info(path)
+    log(f"[build_dataset] {len(doc)} scenes from {path} (meta_info: no frames, no appearance order)")
+    settings = hashlib.sha256(json.dumps({"qa": qa.model_dump(mode="json"), "seed": seed}, sort_keys=True).encode())
+    kwargs = {"cache_dir": str(cache_dir), "qa": qa, "seed": seed, "settings": settings.hexdigest()[:16],
+              "dataset": dataset}  # fmt: skip
+    return [process_meta_entry(name, entry, **kwargs) for name, entry in sorted(doc.items())]
+
+
 def _write_split(paths: list[Path], keep: set[str], folder: Path, shard_rows: int) -> int:
-    """Stream the kept records of these scenes into part-00000.parquet, ... in scene order."""
+    """Stream the kept records of these scenes into part-00000.parquet, ... in scene order, answer
+    letters balanced over the split (`qa/letters.py`)."""
+    balance = LetterBalancer()
     folder.mkdir(parents=True)
     keep_arr = pa.array(sorted(keep), pa.string())
     pending: list[pa.Table] = []
@@ -134,6 +200,7 @@ def _write_split(paths: list[Path], keep: set[str], folder: Path, shard_rows: in
     for path in paths:
         table = pq.read_table(path, schema=RECORD_SCHEMA)
         table = table.filter(pc.is_in(table["id"], value_set=keep_arr))
+        table = pa.Table.from_pylist([balance(r) for r in table.to_pylist()], schema=RECORD_SCHEMA)
         while table.num_rows:
             take = table.slice(0, shard_rows - rows)
             pending.append(take)
@@ -150,7 +217,7 @@ def _write_split(paths: list[Path], keep: set[str], folder: Path, shard_rows: in
 
 
 def build_dataset(
-    scans_dir: Path,
+    scans_dir: Path | None,
     out_dir: Path,
     cache_dir: Path,
     qa: QAConfig,
@@ -159,25 +226,26 @@ def build_dataset(
     log=print,
     *,
     sequential: bool = False,
+    meta_info: Path | None = None,
+    meta_info_dataset: str = "scannet",
 ) -> dict:
-    """Build the dataset into out_dir (replaced atomically). Returns the dataset card.
+    """Build the dataset into out_dir (replaced atomically), from the scenes of scans_dir or, when
+    given, of a VSI-Bench `meta_info` file. Returns the dataset card.
 
     sequential=True runs the per-scene function in this process, one scene after another, instead
     of as Ray tasks (same outputs; for debugging, and the benchmark's baseline).
     """
-    scenes = list_scenes(scans_dir)
-    if not scenes:
-        raise DatasetBuildError(f"{scans_dir}: no scene folders")
-    log(f"[build_dataset] {len(scenes)} scenes from {scans_dir}")
-    if sequential:
-        results = _run_scenes_here(scenes, cache_dir, qa, seed)
+    if meta_info is not None:
+        results = _run_meta_info(Path(meta_info), cache_dir, qa, seed, meta_info_dataset, log)
+        source = Path(meta_info)
     else:
-        results = _run_scenes(scenes, cache_dir, qa, seed, build.num_cpus_per_scene)
+        results = _run_scan_folders(scans_dir, cache_dir, qa, build, seed, log, sequential)
+        source = scans_dir
     rejects = [r for r in results if r["status"] != "ok"]
-    if len(rejects) > build.max_reject_fraction * len(scenes):
+    if len(rejects) > build.max_reject_fraction * len(results):
         names = "\n".join(f"  {r['scene']}: {r['reason']}" for r in rejects)
         raise DatasetBuildError(
-            f"{len(rejects)} of {len(scenes)} scenes rejected (more than data.build.max_reject_fraction="
+            f"{len(rejects)} of {len(results)} scenes rejected (more than data.build.max_reject_fraction="
             f"{build.max_reject_fraction}):\n{names}"
         )
     ok = [r for r in results if r["status"] == "ok"]
@@ -199,13 +267,16 @@ def build_dataset(
         keep, mix_report[split] = select_mix(rows, build.mix, target, seed)
         counts[split] = _write_split(scene_paths, keep, tmp / split, build.shard_rows)
         log(f"[build_dataset] {split}: {counts[split]} records from {len(scene_paths)} scenes")
+    scene_meta = [read_scene_metadata(paths[s]) for s in sorted(paths)]
+    write_meta_info(tmp / "meta_info.json", scene_meta)
     card = write_card(
         tmp,
         results=results,
         split_of=split_of,
         mix_report=mix_report,
         config={"qa": qa.model_dump(mode="json"), "build": build.model_dump(mode="json"), "seed": seed},
-        scans_dir=scans_dir,
+        scans_dir=source,
+        scenes=scene_meta,
     )
     old = out_dir.with_name(f".{out_dir.name}.old{os.getpid()}")
     if out_dir.exists():

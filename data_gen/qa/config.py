@@ -6,6 +6,8 @@ extent / 20) where those give a number; the rest are our choices and say so.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from data_gen.schema import QUESTION_TYPES
@@ -26,9 +28,9 @@ DEFAULT_MAX_PER_TYPE: dict[str, int] = {
     "route_planning": 0,
 }
 
-STRUCTURAL_LABELS: tuple[str, ...] = (
-    "wall", "floor", "ceiling", "door", "doorframe", "window", "windowsill", "object", "otherstructure",
-    "otherfurniture", "otherprop", "unknown", "remove",
+# Annotation catch-alls: labels that name no kind of thing (kept out of the open vocabulary).
+CATCH_ALL_LABELS: tuple[str, ...] = (
+    "object", "objects", "otherstructure", "otherfurniture", "otherprop", "unknown", "remove", "stuff",
 )  # fmt: skip
 
 
@@ -57,8 +59,22 @@ class QAConfig(BaseModel):
     """Video frame rate for appearance times, frames/s. None = the scan's own (ScanNet 24)."""
 
     # --- objects ------------------------------------------------------------------------------
-    excluded_labels: list[str] = Field(default_factory=lambda: list(STRUCTURAL_LABELS))
-    """Instance labels (lower case) that never appear in questions: structure and catch-alls."""
+    vocabulary: Literal["vsibench", "open"] = "vsibench"
+    """Which categories become objects: `vsibench`, only the benchmark's (ScanNet: its 33, door and
+    window included); `open`, every mapped category but structure (wall, floor, ceiling) and
+    `excluded_labels`. See data_gen/qa/label_map.yaml."""
+    label_map: str | None = None
+    """YAML file mapping ScanNet labels to question categories; None = the project's
+    data_gen/qa/label_map.yaml (synonyms such as couch -> sofa, and our folding choices)."""
+    label_table: str | None = None
+    """ScanNet's scannetv2-labels.combined.tsv (raw label -> category, nyu40 class); None = the file
+    of that name in the scans folder or the folder above it, when there is one."""
+    excluded_labels: list[str] = Field(default_factory=lambda: list(CATCH_ALL_LABELS))
+    """Labels (lower case) never kept by the open vocabulary: annotation catch-alls."""
+    boxes: Literal["minimal", "upright"] = "minimal"
+    """Object boxes: `minimal`, the minimal oriented 3D box of the instance's vertices as Open3D
+    0.18/0.19 computes it (VSI-Bench's, freely tilted); `upright`, a minimal-area floor rectangle
+    times the vertical extent. Sizes, distances and direction corners all use these boxes."""
     min_instance_vertices: int = Field(8, ge=1)
     """Instances with fewer mesh vertices are dropped as annotation noise, count."""
 
@@ -91,14 +107,21 @@ class QAConfig(BaseModel):
 
     # --- question filters (VSI-Bench) ---------------------------------------------------------
     max_per_type: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_MAX_PER_TYPE))
-    """Most questions of each type per scene, count. 0 disables a type; missing types get 0."""
+    """Most questions of each type per scene, count: -1 = every valid candidate, 0 disables a type;
+    missing types get 0."""
+    fragment_ratio: float = Field(1 / 3, ge=0.0, lt=1.0)
+    """An instance whose longest box side is below this share of the median longest side of the other
+    instances of its category is a fragment (annotation debris, e.g. a 0.22 m "chair" beside 0.9 m
+    ones) and is no object: not counted, never asked about. 0 keeps every instance."""
     abs_distance_min: float = Field(0.2, ge=0.0)
-    """Absolute distance: skip pairs closer than this, metres."""
+    """Absolute distance: skip pairs whose answer, rounded to 0.1 m, is below this, metres (VSI-Bench)."""
     rel_distance_margin: float = Field(0.15, ge=0.0)
     """Relative distance: reject when the nearest candidate is within this of the anchor, or two
     candidate distances are within this of each other, metres."""
-    rel_distance_margin_large_room: float = Field(0.30, ge=0.0)
-    """Relative distance: the margin between candidates in rooms above large_room_area, metres."""
+    rel_distance_margin_large_room: float = Field(0.15, ge=0.0)
+    """Relative distance: the margin between candidates in rooms above large_room_area, metres.
+    VSI-Bench's scripts define 0.30 but never apply it (one of its 8 large-room ScanNet questions
+    keeps a 0.25 m gap), so the default equals rel_distance_margin."""
     large_room_area: float = Field(40.0, ge=0.0)
     """Rooms above this floor area use the large-room margin, square metres."""
     direction_min_distance: float = Field(0.3, ge=0.0)
@@ -106,12 +129,14 @@ class QAConfig(BaseModel):
     direction_max_distance: float = Field(5.0, gt=0.0)
     """Relative direction: every pair of the three objects at most this far apart, metres."""
     direction_angle_margin: float = Field(10.0, ge=0.0, lt=45.0)
-    """Relative direction: discard angles within this of a bin edge, degrees."""
+    """Relative direction: discard angles near a bin edge, degrees. Hard (as VSI-Bench) only just
+    below an edge: 90 - (angle mod 90) < margin; medium and easy on both sides of every edge."""
     direction_max_off_corners: int = Field(2, ge=0, le=8)
     """Relative direction: discard a query with more of its 8 box corners than this in another
     bin than its centre, count."""
     appearance_min_gap_s: float = Field(1.0, ge=0.0)
-    """Appearance order: the four first-appearance times must be more than this apart, seconds."""
+    """Appearance order: the four first-appearance times, in whole seconds (round(frame / fps), as
+    VSI-Bench), must be more than this apart, seconds."""
     max_enumerated: int = Field(20000, ge=1)
     """Candidate tuples (pairs, triples, ...) are enumerated exhaustively up to this many, else
     drawn at random (at most this many draws), count."""
@@ -122,8 +147,8 @@ class QAConfig(BaseModel):
         unknown = sorted(set(value) - set(QUESTION_TYPES))
         if unknown:
             raise ValueError(f"unknown question types {unknown}; known: {list(QUESTION_TYPES)}")
-        if any(v < 0 for v in value.values()):
-            raise ValueError("caps must be >= 0")
+        if any(v < -1 for v in value.values()):
+            raise ValueError("caps must be >= 0, or -1 for every valid candidate")
         return value
 
     @field_validator("excluded_labels")
@@ -132,5 +157,5 @@ class QAConfig(BaseModel):
         return [v.strip().lower() for v in value]
 
     def cap(self, question_type: str) -> int:
-        """Most questions of this type per scene."""
+        """Most questions of this type per scene (-1: no limit)."""
         return int(self.max_per_type.get(question_type, 0))

@@ -21,7 +21,8 @@ from data_gen.qa.frame_selection import (
     uniform_indices,
     voxelize_coords,
 )
-from data_gen.qa.metadata import scene_metadata
+from data_gen.qa.labels import LabelMapping
+from data_gen.qa.metadata import SceneMetadata, scene_metadata
 from data_gen.qa.questions import GENERATORS
 from data_gen.qa.visibility import visibility_frame_ids
 from data_gen.scans.scan import Frames, Scan, ScanError
@@ -112,33 +113,59 @@ def scene_frames(scan: Scan, config: QAConfig) -> tuple[list[int], list[int]]:
     return frame_indices, uniform_indices(ids, len(frame_indices))
 
 
-def scene_records(scan: Scan, config: QAConfig, seed: int) -> list[dict[str, Any]]:
-    """Every question of every type for one scan, as records matching RECORD_SCHEMA.
+def scene_records(
+    scan: Scan, config: QAConfig, seed: int, labels: LabelMapping | None = None
+) -> list[dict[str, Any]]:
+    """Every question of every type for one scan, as records matching RECORD_SCHEMA. `labels`
+    maps its instance labels to categories (default: `LabelMapping.load(config)`).
 
-    Raises ScanError (with the reason) for a scene with no usable frame, no annotated
-    non-structural object, or a degenerate room.
+    Raises ScanError (with the reason) for a scene with no usable frame, no annotated object in
+    the vocabulary, or a degenerate room.
     """
+    return scene_qa(scan, config, seed, labels)[0]
+
+
+def scene_qa(
+    scan: Scan, config: QAConfig, seed: int, labels: LabelMapping | None = None
+) -> tuple[list[dict[str, Any]], SceneMetadata]:
+    """(`scene_records`, the scene metadata they were asked from)."""
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
     scan = _share_depth(scan, config)
-    meta = scene_metadata(scan, config)
+    meta = scene_metadata(scan, config, labels)
     frame_indices, uniform = scene_frames(scan, config)
+    records = metadata_records(meta, config, seed, video=scan.name, frame_indices=frame_indices,
+                               uniform_indices=uniform)  # fmt: skip
+    return records, meta
+
+
+def metadata_records(
+    meta: SceneMetadata,
+    config: QAConfig,
+    seed: int,
+    *,
+    video: str,
+    frame_indices: list[int] | tuple[int, ...] = (),
+    uniform_indices: list[int] | tuple[int, ...] = (),
+) -> list[dict[str, Any]]:
+    """Every question the metadata supports, as records: `video` is the scene folder (relative to
+    the scans root) and the frame lists are the scene's (empty when built from metadata alone)."""
     records: list[dict[str, Any]] = []
     for question_type, generate in GENERATORS.items():
-        for q in generate(meta, question_rng(seed, scan.name, question_type), config):
+        for q in generate(meta, question_rng(seed, meta.scene_name, question_type), config):
             rec = {
-                "id": record_id(scan.name, question_type, q["meta"]["params"]),
-                "dataset": scan.dataset,
-                "scene_name": scan.name,
+                "id": record_id(meta.scene_name, question_type, q["meta"]["params"]),
+                "dataset": meta.dataset,
+                "scene_name": meta.scene_name,
                 "question_type": q["question_type"],
                 "problem_type": q["problem_type"],
                 "question": q["question"],
                 "options": list(q["options"]),
                 "ground_truth": q["ground_truth"],
                 "rationale": q["rationale"],
-                "video": scan.name,  # the scene folder, relative to the scans root
+                "video": video,
                 "frame_indices": list(frame_indices),
-                "uniform_indices": list(uniform),
+                "uniform_indices": list(uniform_indices),
                 "meta": canonical_json(q["meta"]),
             }
             rec = {c: rec[c] for c in COLUMNS}  # schema column order

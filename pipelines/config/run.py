@@ -53,6 +53,14 @@ class DataConfig(Section):
     scans_dir: LocalPath | None = Field(
         None, description="folder holding <scene>/ folders in ScanNet layout; null = synthesise into run_dir/scans"
     )
+    meta_info: LocalPath | None = Field(
+        None,
+        description="build the dataset from this VSI-Bench meta_info JSON (scene name -> room_size, object_bbox, "
+        "...) instead of scans: every question type but appearance order, without frames",
+    )
+    meta_info_dataset: Literal["scannet", "arkitscenes", "scannetpp", "synthetic"] = Field(
+        "scannet", description="dataset of the meta_info scenes that do not name theirs (picks the vocabulary)"
+    )
     synthetic: SynthConfig = Field(default_factory=SynthConfig)
     qa: QAConfig = Field(default_factory=QAConfig)
     build: BuildConfig = Field(default_factory=BuildConfig)

@@ -29,6 +29,30 @@ def shuffled_options(rng: np.random.Generator, items: Sequence[str], correct: st
     return lettered(order), LETTERS[order.index(correct)]
 
 
+class LetterRotation:
+    """Where the correct option goes, question after question of one type in one scene: a rotation
+    through the letters from a seeded start. Each scene's letters are as even as its count allows,
+    and the starts vary, so answer letters are balanced across a dataset (VSI-Bench balances them;
+    a shuffle per question left the demo's sets at e.g. 10 A vs 4 B)."""
+
+    def __init__(self, rng: np.random.Generator, num_options: int):
+        self.num_options = num_options
+        self.next = int(rng.integers(num_options))
+
+    def order(self, rng: np.random.Generator, items: Sequence[str], correct: str) -> list[str]:
+        """`items` with `correct` at this question's position, the others shuffled around it."""
+        if len(items) != self.num_options:
+            raise ValueError(f"{len(items)} options, rotation over {self.num_options}")
+        others = [items[i] for i in rng.permutation(len(items)) if items[i] != correct]
+        position, self.next = self.next, (self.next + 1) % self.num_options
+        return [*others[:position], correct, *others[position:]]
+
+    def options(self, rng: np.random.Generator, items: Sequence[str], correct: str) -> tuple[list[str], str]:
+        """(lettered options, letter of `correct`), `correct` placed by the rotation."""
+        order = self.order(rng, items, correct)
+        return lettered(order), LETTERS[order.index(correct)]
+
+
 def numeric(value: float, digits: int) -> str:
     """A number as answer text: round(value, digits) written with that many decimals."""
     if not math.isfinite(value):
@@ -107,17 +131,44 @@ def random_tuples(
 def take_valid(
     candidates: Iterator[Any], build: Callable[[Any], dict[str, Any] | None], cap: int
 ) -> list[dict[str, Any]]:
-    """Build records from candidates in order, skipping rejected ones (None), until cap."""
+    """Build records from candidates in order, skipping rejected ones (None), until cap (-1: all)."""
     out: list[dict[str, Any]] = []
-    if cap <= 0:
+    if cap == 0:
         return out
     for c in candidates:
         rec = build(c)
         if rec is not None:
             out.append(rec)
-            if len(out) >= cap:
+            if len(out) == cap:
                 break
     return out
+
+
+def take_balanced(
+    candidates: Iterator[Any], build: Callable[[Any], dict[str, Any] | None], cap: int
+) -> list[dict[str, Any]]:
+    """`take_valid` for types whose options have a fixed order (easy direction: A. left, B. right):
+    a record whose letter is already ahead of another's waits, and is used only when the candidates
+    run out before cap, so a scene's answer letters are as even as its candidates allow."""
+    out: list[dict[str, Any]] = []
+    waiting: list[dict[str, Any]] = []
+    counts: dict[str, int] = {}
+    if cap == 0:
+        return out
+    for c in candidates:
+        rec = build(c)
+        if rec is None:
+            continue
+        letters = {chr(ord("A") + k) for k in range(len(rec["options"]))}
+        least = min(counts.get(x, 0) for x in letters)
+        if counts.get(rec["ground_truth"], 0) > least:
+            waiting.append(rec)
+            continue
+        out.append(rec)
+        counts[rec["ground_truth"]] = counts.get(rec["ground_truth"], 0) + 1
+        if len(out) == cap:
+            return out
+    return (out + waiting)[:cap] if cap > 0 else out + waiting
 
 
 def degrees(x: float) -> str:

@@ -3,9 +3,10 @@
 Angle = counter-clockwise angle in the floor plane from (pos -> ori) to (pos -> query), degrees in
 [0, 360). Bins (VSI-Bench): hard [0,90) front-left, [90,180) back-left, [180,270) back-right,
 [270,360) front-right; medium [0,135) left, [135,225) back, [225,360) right; easy = medium with
-the back bin discarded. Rejected: an angle within `margin` of a bin edge, or a query with more
-than `max_off_corners` of its 8 box corners in another bin than its centre (a big object
-straddling two bins has no single answer).
+the back bin discarded. Rejected: an angle near a bin edge (hard, as VSI-Bench: only within
+`margin` *below* an edge, `90 - (a mod 90) < margin`; medium and easy: within `margin` on either
+side), or a query with more than `max_off_corners` of its 8 box corners in another bin than its
+centre (a big object straddling two bins has no single answer).
 """
 
 from __future__ import annotations
@@ -15,15 +16,16 @@ from typing import Any
 import numpy as np
 
 from data_gen.qa.config import QAConfig
-from data_gen.qa.geometry import OrientedBox
 from data_gen.qa.metadata import SceneMetadata
+from data_gen.qa.obb import Box3D
 from data_gen.qa.questions._common import (
     LETTERS,
+    LetterRotation,
     lettered,
     r4,
     random_tuples,
     record,
-    shuffled_options,
+    take_balanced,
     take_valid,
 )
 
@@ -82,7 +84,7 @@ def classify(
     level: str,
     pos_xy: np.ndarray,
     ori_xy: np.ndarray,
-    query: OrientedBox,
+    query: Box3D,
     margin: float,
     max_off_corners: int,
 ) -> tuple[str | None, float, str]:
@@ -92,9 +94,10 @@ def classify(
     lo, hi, _ = BINS[level][k]
     if label is None:
         return None, angle, f"{angle:.1f} deg is in the discarded bin [{lo}, {hi})"
-    gap = edge_distance(level, angle)
+    gap = hi - angle if level == "hard" else edge_distance(level, angle)
     if gap < margin:
-        return None, angle, f"{angle:.1f} deg is {gap:.1f} deg from a bin edge (< {margin})"
+        where = "below the next bin edge" if level == "hard" else "from a bin edge"
+        return None, angle, f"{angle:.1f} deg is {gap:.1f} deg {where} (< {margin})"
     corner_angles = ccw_angles(pos_xy, ori_xy, query.corners()[:, :2])  # [8]
     off = sum(bin_of(level, float(a))[0] != k for a in corner_angles)
     if off > max_off_corners:
@@ -108,6 +111,7 @@ def generate_direction(
     question_type = f"object_rel_direction_{level}"
     objects = meta.unique_objects()
     lo, hi = config.direction_min_distance, config.direction_max_distance
+    letters = LetterRotation(rng, len(ANSWERS[level]))
 
     def build(triple: tuple[int, int, int]) -> dict[str, Any] | None:
         pos, ori, query = (objects[i] for i in triple)
@@ -123,7 +127,7 @@ def generate_direction(
         if level == "easy":  # VSI-Bench keeps "A. left", "B. right" in this order
             options, letter = lettered(ANSWERS["easy"]), LETTERS[ANSWERS["easy"].index(answer)]
         else:
-            options, letter = shuffled_options(rng, ANSWERS[level], answer)
+            options, letter = letters.options(rng, ANSWERS[level], answer)
         rationale = (
             f"Standing by the {pos.category} at ({pos_xy[0]:.2f}, {pos_xy[1]:.2f}) and facing the {ori.category} "
             f"at ({ori_xy[0]:.2f}, {ori_xy[1]:.2f}), the {query.category} at ({query.box.center[0]:.2f}, "
@@ -145,4 +149,5 @@ def generate_direction(
         )
 
     triples = random_tuples(rng, len(objects), 3, ordered=True, max_enumerated=config.max_enumerated)
-    return take_valid(triples, build, config.cap(question_type))
+    take = take_balanced if level == "easy" else take_valid  # easy's options have a fixed order
+    return take(triples, build, config.cap(question_type))

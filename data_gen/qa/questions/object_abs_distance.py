@@ -23,11 +23,11 @@ def generate(meta: SceneMetadata, rng: np.random.Generator, config: QAConfig) ->
     def build(pair: tuple[int, int]) -> dict[str, Any] | None:
         a, b = objects[pair[0]], objects[pair[1]]
         d = meta.distance(a, b)
-        if d < config.abs_distance_min:  # touching objects make a meaningless question
+        answer = numeric(d, 1)
+        if float(answer) < config.abs_distance_min:  # VSI-Bench filters the rounded answer
             return None
         if rng.random() < 0.5:  # which object is named first carries no information
             a, b = b, a
-        answer = numeric(d, 1)
         rationale = (
             f"The closest points of the {a.category} and the {b.category} are {d:.2f} m apart "
             f"(bounding boxes), which rounds to {answer} m."

@@ -16,7 +16,7 @@ import numpy as np
 
 from data_gen.qa.config import QAConfig
 from data_gen.qa.metadata import SceneMetadata
-from data_gen.qa.questions._common import lettered, r4, record, shuffled_space, take_valid
+from data_gen.qa.questions._common import LetterRotation, lettered, r4, record, shuffled_space, take_valid
 
 QUESTION_TYPE = "object_rel_distance"
 TEMPLATE = (
@@ -58,6 +58,8 @@ def generate(meta: SceneMetadata, rng: np.random.Generator, config: QAConfig) ->
             return (i, ())
         return (i, tuple(sorted(int(j) for j in g.choice(others[i], NUM_CHOICES, replace=False))))
 
+    letters = LetterRotation(rng, NUM_CHOICES)
+
     def build(candidate: tuple) -> dict[str, Any] | None:
         i, combo = candidate
         if len(combo) < NUM_CHOICES:
@@ -68,8 +70,8 @@ def generate(meta: SceneMetadata, rng: np.random.Generator, config: QAConfig) ->
         distances = [nearest[c][0] for c in names]
         if rejection(distances, config.rel_distance_margin, gap) is not None:
             return None
-        order = [names[k] for k in rng.permutation(NUM_CHOICES)]  # question and options share it
         closest = min(names, key=lambda c: nearest[c][0])
+        order = letters.order(rng, names, closest)  # the question lists them as the options do
         listing = ", ".join(f"{c} {nearest[c][0]:.2f} m" for c in order)
         rationale = (
             f"Closest-point distances from the {anchor.category}: {listing}. The {closest} is the closest."

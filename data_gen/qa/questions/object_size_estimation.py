@@ -21,14 +21,12 @@ def generate(meta: SceneMetadata, rng: np.random.Generator, config: QAConfig) ->
     objects = meta.unique_objects()
 
     def build(obj: ObjectMeta) -> dict[str, Any] | None:
-        length, width, height = (s * 100 for s in obj.box.size)  # cm
-        longest = max(length, width, height)
-        if longest <= 0:
+        sides = sorted((s * 100 for s in obj.box.extents), reverse=True)  # cm
+        if sides[0] <= 0:
             return None
-        answer = numeric(longest, 0)
-        footprint = f"{max(length, width):.0f} x {min(length, width):.0f} cm"
+        answer = numeric(sides[0], 0)
         rationale = (
-            f"The {obj.category}'s bounding box has a {footprint} footprint and is {height:.0f} cm tall; "
+            f"The {obj.category}'s bounding box measures {sides[0]:.0f} x {sides[1]:.0f} x {sides[2]:.0f} cm; "
             f"its longest dimension is {answer} cm."
         )
         return record(
@@ -37,7 +35,7 @@ def generate(meta: SceneMetadata, rng: np.random.Generator, config: QAConfig) ->
             answer,
             rationale,
             params={"object_id": obj.object_id},
-            details={"category": obj.category, "size_m": [r4(s) for s in obj.box.size]},
+            details={"category": obj.category, "size_m": [r4(s) for s in obj.box.extents]},
         )
 
     order = (objects[i] for i in rng.permutation(len(objects)))

@@ -19,7 +19,7 @@ TEMPLATE = (
 
 
 def generate(meta: SceneMetadata, rng: np.random.Generator, config: QAConfig) -> list[dict[str, Any]]:
-    if config.cap(QUESTION_TYPE) < 1 or meta.room_area <= 0:
+    if config.cap(QUESTION_TYPE) == 0 or meta.room_area <= 0:  # -1 (all) is the one question
         return []
     answer = numeric(meta.room_area, 1)
     cx, cy, _ = meta.room_center

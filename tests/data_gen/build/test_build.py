@@ -12,6 +12,7 @@ import pytest
 from data_gen.build.config import BuildConfig
 from data_gen.build.run import DatasetBuildError, build_dataset, process_scene, settings_hash
 from data_gen.qa.config import QAConfig
+from data_gen.qa.labels import LabelMapping
 from data_gen.schema import RECORD_SCHEMA
 from data_gen.synthetic.scenes import synthesize_scans
 
@@ -81,7 +82,9 @@ def test_interrupted_build_redoes_no_finished_scene(built, scans, tmp_path):
     cache = tmp_path / "cache"
     # A build killed after two scenes: their cache entries exist, plus a half-written temp file.
     for scene in sorted(scans.iterdir())[:2]:
-        process_scene({"scene_dir": str(scene)}, cache_dir=str(cache), qa=QA, seed=0, settings=settings_hash(QA, 0))
+        labels = LabelMapping.load(QA, scans)
+        process_scene({"scene_dir": str(scene)}, cache_dir=str(cache), qa=QA, labels=labels, seed=0,
+                      settings=settings_hash(QA, 0, labels))
     finished = {p: p.stat().st_mtime_ns for p in cache.glob("*.parquet")}
     assert len(finished) == 2
     (cache / ".junk.parquet.tmp123").write_bytes(b"half")

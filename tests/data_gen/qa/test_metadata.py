@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from data_gen.qa.config import QAConfig
-from data_gen.qa.metadata import SceneMetadata, normalise_label, room_geometry, scene_metadata, scene_objects
+from data_gen.qa.metadata import SceneMetadata, footprints, room_geometry, scene_metadata, scene_objects
 from data_gen.qa.visibility import visibility_frame_ids, visible_points
+from data_gen.scans.label_table import normalise_label
 from data_gen.scans.scan import Instance, ScanError
 from tests.data_gen.qa.qa_scenes import (
     MeshBuilder,
@@ -33,7 +34,7 @@ def room_meta() -> SceneMetadata:
 
 def test_objects_boxes_and_counts(room_meta):
     assert room_meta.counts == {
-        "cabinet": 1,
+        "closet": 1,
         "chair": 2,
         "lamp": 1,
         "sofa": 1,
@@ -42,8 +43,8 @@ def test_objects_boxes_and_counts(room_meta):
     assert [o.object_id for o in room_meta.objects] == [10, 11, 12, 13, 14, 15]
     table = room_meta.object(12)
     np.testing.assert_allclose(table.box.center, [2.5, 2.0, 0.375], atol=1e-6)
-    np.testing.assert_allclose(table.box.size, [1.6, 0.8, 0.75], atol=1e-6)
-    assert [o.category for o in room_meta.unique_objects()] == ["cabinet", "lamp", "sofa", "table"]
+    np.testing.assert_allclose(sorted(table.box.extents, reverse=True), [1.6, 0.8, 0.75], atol=1e-6)
+    assert [o.category for o in room_meta.unique_objects()] == ["closet", "lamp", "sofa", "table"]
     assert room_meta.distance(room_meta.object(10), table) == pytest.approx(np.hypot(0.45, 0.35), abs=1e-6)
 
 
@@ -55,8 +56,7 @@ def test_room_area_and_centre_of_the_rectangle(room_meta):
 
 def test_l_shaped_room_is_not_its_bounding_box():
     scan = l_shaped_floor_scan()
-    objects = [o for o, _ in scene_objects(scan, CFG)]
-    _, area, centre = room_geometry(scan, objects, CFG)
+    _, area, centre = room_geometry(scan, footprints(scan, scene_objects(scan, CFG)), CFG)
     assert area == pytest.approx(16.0, rel=0.02)  # the bounding box would be 20
     # Area centroid of [0,5]x[0,2] (10 m^2 at (2.5, 1)) and [0,3]x[2,4] (6 m^2 at (1.5, 3)).
     np.testing.assert_allclose(centre[:2], [(10 * 2.5 + 6 * 1.5) / 16, (10 * 1 + 6 * 3) / 16], atol=0.05)
@@ -74,7 +74,7 @@ def test_footprints_fill_the_floor_hole_under_furniture():
     mesh.add(box_quads((0.5, 2.5, 0.0), (2.5, 3.8, 0.6))[1:], "bed", 10)  # scanned: no bottom face
     k = intrinsic(8, 6, 60.0)
     scan = make_scan("scene0704_00", mesh, camera_pose((1, 1, 1), 0)[None], [np.zeros((6, 8), np.float32)], k)
-    objects = [o for o, _ in scene_objects(scan, CFG)]
+    objects = footprints(scan, scene_objects(scan, CFG))
     assert room_geometry(scan, objects, CFG)[1] == pytest.approx(20.0, rel=0.02)
     no_footprints = CFG.model_copy(update={"footprint_max_height": -1.0})
     assert room_geometry(scan, objects, no_footprints)[1] == pytest.approx(20.0 - 2.6, rel=0.02)
@@ -84,15 +84,17 @@ def test_metadata_round_trips_through_json(room_meta):
     d = json.loads(json.dumps(room_meta.to_dict()))
     back = SceneMetadata.from_dict(d)
     assert back == room_meta
-    assert d["counts"]["chair"] == 2 and d["objects"][0]["box"]["size"][2] == pytest.approx(0.9)
+    assert d["counts"]["chair"] == 2 and max(d["objects"][0]["box"]["extents"]) == pytest.approx(0.9)
 
 
-def test_labels_are_normalised_and_structure_excluded():
+def test_labels_are_normalised_mapped_and_structure_excluded():
     assert normalise_label("  Office_Chair ") == "office chair"
     scan = furnished_room(num_frames=2)
     scan.instances[6] = Instance(10, "Office  Chair", scan.instances[6].vertex_ids)  # the first chair
     cats = [o.category for o, _ in scene_objects(scan, CFG)]
-    assert cats[0] == "office chair" and "wall" not in cats and "floor" not in cats
+    assert cats[0] == "chair" and "wall" not in cats and "floor" not in cats  # office chair -> chair
+    open_cats = [o.category for o, _ in scene_objects(scan, QAConfig(vocabulary="open"))]
+    assert open_cats == cats  # structure stays out in the open vocabulary too
 
 
 # --- first appearance ------------------------------------------------------------------------------
@@ -105,12 +107,12 @@ def test_first_appearance_along_a_known_trajectory():
 
 
 def test_occluded_object_never_appears():
-    # A 0.8 m cabinet 1.2 m from the camera hides the table behind it in every frame.
+    # A 0.8 m closet 1.2 m from the camera hides the table behind it in every frame.
     c = np.array([3.0, 3.0]) + 1.2 * np.array([np.cos(np.radians(112.5)), np.sin(np.radians(112.5))])
-    cabinet = [((c[0] - 0.4, c[1] - 0.4, 0.0), (c[0] + 0.4, c[1] + 0.4, 1.0))]
-    meta = scene_metadata(turning_scan(extra={"cabinet": cabinet}), CFG)
+    closet = [((c[0] - 0.4, c[1] - 0.4, 0.0), (c[0] + 0.4, c[1] + 0.4, 1.0))]
+    meta = scene_metadata(turning_scan(extra={"closet": closet}), CFG)
     assert "table" not in meta.first_appearance
-    assert meta.first_appearance["cabinet"].frame <= 6
+    assert meta.first_appearance["closet"].frame <= 6
     assert meta.counts["table"] == 1  # still an object, just never seen
 
 
@@ -156,7 +158,7 @@ def test_scene_without_usable_frames_is_rejected():
 def test_degenerate_room_is_rejected():
     mesh = MeshBuilder(step=0.05)
     mesh.add([((0, 0, 0), (0.5, 0, 0), (0, 0.5, 0))], "floor", 0)
-    mesh.add_box(((0.1, 0.1, 0.3), (0.2, 0.2, 0.4)), "cup", 10)  # not standing on the floor
+    mesh.add_box(((0.1, 0.1, 0.3), (0.2, 0.2, 0.4)), "clock", 10)  # not standing on the floor
     k = intrinsic(8, 6, 60.0)
     scan = make_scan("scene0705_00", mesh, camera_pose((1, 1, 1), 0)[None], [np.zeros((6, 8), np.float32)], k)
     with pytest.raises(ScanError, match="degenerate room"):
@@ -179,7 +181,7 @@ def test_interior_thinning_keeps_the_alpha_shape_area(monkeypatch):
     rng = np.random.default_rng(0)
     clouds = []
     for scan in (furnished_room(num_frames=2), l_shaped_floor_scan()):
-        objects = [o for o, _ in scene_objects(scan, CFG)]
+        objects = footprints(scan, scene_objects(scan, CFG))
         with monkeypatch.context() as m:
             m.setattr(metadata, "_alpha_support", lambda pts, alpha: np.arange(len(pts)))
             clouds.append(metadata.floor_points(scan, objects, 0.0, CFG))
@@ -209,3 +211,20 @@ def test_faces_of_all_instances_at_once_match_one_by_one():
         for g, faces in zip(groups, got, strict=True):
             np.testing.assert_array_equal(faces, _instance_faces(scan, g))
     assert _instances_faces(scan, []) == []
+
+
+def test_fragments_are_no_objects():
+    """A 0.22 m "chair" beside 0.9 m chairs is annotation debris (VSI-Bench leaves such fragments
+    out of its counts); a single instance, or an oversized outlier, is never a fragment."""
+    from data_gen.qa.geometry import OrientedBox
+    from data_gen.qa.metadata import ObjectMeta, without_fragments
+    from data_gen.qa.obb import prism_box
+
+    def obj(oid: int, category: str, longest: float) -> tuple[ObjectMeta, np.ndarray]:
+        return ObjectMeta(oid, category, prism_box(OrientedBox((0, 0, 0), (longest, 0.1, 0.1), 0.0)), 50), np.zeros(1)
+
+    objects = [obj(1, "chair", 0.90), obj(2, "chair", 0.92), obj(3, "chair", 0.22), obj(4, "bed", 0.05),
+               obj(5, "table", 1.2), obj(6, "table", 1.2), obj(7, "table", 3.0)]
+    kept = [o.object_id for o, _ in without_fragments(objects, 1 / 3)]
+    assert kept == [1, 2, 4, 5, 6, 7]
+    assert [o.object_id for o, _ in without_fragments(objects, 0.0)] == [1, 2, 3, 4, 5, 6, 7]

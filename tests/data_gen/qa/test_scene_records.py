@@ -12,6 +12,7 @@ import pytest
 
 from data_gen.qa.config import QAConfig
 from data_gen.qa.frame_selection import uniform_indices
+from data_gen.qa.labels import LabelMapping
 from data_gen.qa.scene_records import scene_records
 from data_gen.scans.scan import ScanError
 from data_gen.schema import COLUMNS, RECORD_SCHEMA, record_id, records_to_table, validate_record
@@ -134,7 +135,8 @@ def test_generated_scene_end_to_end():
     _, room, _ = synthetic.scene_layout(1)
     room_rec = next(r for r in recs if r["question_type"] == "room_size_estimation")
     assert float(room_rec["ground_truth"]) == pytest.approx(room.area, rel=0.02)
-    counts = Counter(o.label for o in objects)
+    labels = LabelMapping.load(CFG)
+    counts = Counter(labels.category(o.label, scan.dataset) for o in objects)
     for r in recs:
         if r["question_type"] == "object_counting":
             category = json.loads(r["meta"])["params"]["category"]

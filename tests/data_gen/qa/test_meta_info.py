@@ -1,0 +1,86 @@
+"""VSI-Bench's meta_info format: written from scans, read back, and questions built from it alone."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from data_gen.qa.config import QAConfig
+from data_gen.qa.meta_info import MetaInfoError, read_meta_info, scene_entry, scene_from_entry, write_meta_info
+from data_gen.qa.scene_records import metadata_records, scene_qa
+from tests.data_gen.qa.qa_scenes import furnished_room
+
+CFG = QAConfig(max_per_type={t: -1 for t in QAConfig().max_per_type})
+
+
+def test_scans_to_meta_info_to_questions_equals_scans_to_questions(tmp_path):
+    records, meta = scene_qa(furnished_room(), CFG, seed=5)
+    path = tmp_path / "meta_info.json"
+    write_meta_info(path, [meta])
+    entry = read_meta_info(path)[meta.scene_name]
+    again = metadata_records(scene_from_entry(meta.scene_name, entry, CFG), CFG, seed=5, video=meta.scene_name)
+    without_frames = [
+        {**r, "frame_indices": [], "uniform_indices": []} for r in records if r["question_type"] != "obj_appearance_order"
+    ]
+    assert len(without_frames) > 10
+    assert again == without_frames  # same ids, questions, options, answers, rationales
+
+
+def test_entry_in_vsibench_layout(tmp_path):
+    _, meta = scene_qa(furnished_room(num_frames=2), CFG, seed=0)
+    entry = json.loads(json.dumps(scene_entry(meta)))
+    assert set(entry) >= {"room_size", "room_center", "object_counts", "object_bbox"}
+    assert entry["object_counts"] == {"chair": 2, "closet": 1, "lamp": 1, "sofa": 1, "table": 1}
+    table = entry["object_bbox"]["table"][0]
+    assert set(table) >= {"centroid", "axesLengths", "normalizedAxes", "min", "max"}
+    assert len(table["normalizedAxes"]) == 9
+    np.testing.assert_allclose(sorted(table["axesLengths"]), [0.75, 0.8, 1.6], atol=1e-6)
+    np.testing.assert_allclose(table["min"], [1.7, 1.6, 0.0], atol=1e-6)  # the axis-aligned bounds
+    np.testing.assert_allclose(table["max"], [3.3, 2.4, 0.75], atol=1e-6)
+    assert entry["room_size"] == pytest.approx(meta.room_area)
+
+
+def test_a_vsibench_entry_without_our_extra_keys():
+    """VSI-Bench's own entries carry no object ids, dataset or fps: ids follow the file order."""
+
+    def box(lo, hi):
+        lo, hi = np.asarray(lo, float), np.asarray(hi, float)
+        return {"centroid": ((lo + hi) / 2).tolist(), "axesLengths": (hi - lo).tolist(),
+                "normalizedAxes": np.eye(3).ravel().tolist(), "min": lo.tolist(), "max": hi.tolist()}  # fmt: skip
+
+    entry = {
+        "room_size": 20.04, "room_center": [0, 0, 0], "object_counts": {"chair": 2, "sofa": 1, "door": 1},
+        "object_bbox": {
+            "chair": [box((0, 0, 0), (0.5, 0.5, 0.9)), box((3, 0, 0), (3.5, 0.5, 0.9))],
+            "door": [box((-0.05, 2, 0), (0.05, 2.9, 2.0))],
+            "sofa": [box((1, 3, 0), (3, 3.9, 0.8))],
+        },
+    }  # fmt: skip
+    meta = scene_from_entry("scene0011_00", entry, CFG)
+    assert [(o.object_id, o.category) for o in meta.objects] == [(0, "chair"), (1, "chair"), (2, "door"), (3, "sofa")]
+    assert meta.dataset == "scannet" and meta.first_appearance == {}
+    recs = metadata_records(meta, CFG, seed=0, video="scene0011_00")
+    by_type = {r["question_type"] for r in recs}
+    assert {"object_counting", "room_size_estimation", "object_size_estimation", "object_abs_distance"} <= by_type
+    assert "obj_appearance_order" not in by_type
+    room = next(r for r in recs if r["question_type"] == "room_size_estimation")
+    assert room["ground_truth"] == "20.0"
+    size = {json.loads(r["meta"])["category"]: r["ground_truth"] for r in recs if r["question_type"] == "object_size_estimation"}
+    assert size == {"door": "200", "sofa": "200"}
+
+
+def test_bad_files_and_entries_are_named(tmp_path):
+    with pytest.raises(MetaInfoError, match="no such meta_info file"):
+        read_meta_info(tmp_path / "missing.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("[1, 2]")
+    with pytest.raises(MetaInfoError, match="bad.json: expected an object"):
+        read_meta_info(bad)
+    bad.write_text(json.dumps({"scene0000_00": {"room_size": 3}}))
+    with pytest.raises(MetaInfoError, match=r"scene\(s\) \['scene0000_00'\] lack room_size or object_bbox"):
+        read_meta_info(bad)
+    wrong = {"room_size": 3.0, "object_bbox": {"chair": [{"centroid": [0, 0, 0], "axesLengths": [1, 1]}]}}
+    with pytest.raises(MetaInfoError, match="scene0001_00"):
+        scene_from_entry("scene0001_00", wrong, CFG)
