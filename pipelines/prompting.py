@@ -89,16 +89,19 @@ def _scan(scene_dir: str):
 
 
 def missing_frames(scene_dir: Path, ids: list[int]) -> list[int]:
-    """Which of `ids` cannot be read, checked cheaply (file existence), without decoding.
+    """Which of `ids` have no colour image, checked cheaply from file names (or the `.sens`
+    header), without decoding: every layout `read_scan` reads (plain or zero-padded export names,
+    the C++ exporter's `frame-<n>.color.jpg`, `.sens`). A missing or unreadable scene misses all."""
+    from data_gen.scans.scan import ScanError
+    from data_gen.scans.scannet import color_frame_ids
 
-    Exported scans need `color/<i>.jpg`; a `.sens` scan only needs its file (frames inside it are
-    checked when read). A missing scene folder misses every frame."""
     if not scene_dir.is_dir():
         return list(ids)
-    color = scene_dir / "color"
-    if color.is_dir():
-        return [i for i in ids if not (color / f"{i}.jpg").is_file()]
-    return [] if (scene_dir / f"{scene_dir.name}.sens").is_file() else list(ids)
+    try:
+        have = set(color_frame_ids(scene_dir))
+    except ScanError:
+        return list(ids)
+    return [i for i in ids if i not in have]
 
 
 def load_frames(record: dict[str, Any], scans_root: Path, *, sampling: str, num_frames: int) -> list[np.ndarray]:

@@ -25,7 +25,7 @@ from data_gen.qa.labels import LabelMapping
 from data_gen.qa.metadata import SceneMetadata, scene_metadata
 from data_gen.qa.questions import GENERATORS
 from data_gen.qa.visibility import visibility_frame_ids
-from data_gen.scans.scan import Frames, Scan, ScanError
+from data_gen.scans.scan import FrameError, Frames, Scan, ScanError
 from data_gen.schema import COLUMNS, canonical_json, record_id, validate_record
 from data_gen.seeding import stable_rng
 
@@ -128,12 +128,21 @@ def scene_records(
 def scene_qa(
     scan: Scan, config: QAConfig, seed: int, labels: LabelMapping | None = None
 ) -> tuple[list[dict[str, Any]], SceneMetadata]:
-    """(`scene_records`, the scene metadata they were asked from)."""
+    """(`scene_records`, the scene metadata they were asked from).
+
+    A frame whose image turns out undecodable (FrameError) is skipped and counted, and the scene
+    redone without it (scans.scan.Scan.without_frames): only more damage than the scan's threshold
+    rejects the scene. The loop ends: a frame is never skipped twice."""
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
-    scan = _share_depth(scan, config)
-    meta = scene_metadata(scan, config, labels)
-    frame_indices, uniform = scene_frames(scan, config)
+    while True:
+        try:
+            shared = _share_depth(scan, config)
+            meta = scene_metadata(shared, config, labels)
+            frame_indices, uniform = scene_frames(shared, config)
+            break
+        except FrameError as e:
+            scan = scan.without_frames({e.frame: str(e)})
     records = metadata_records(meta, config, seed, video=scan.name, frame_indices=frame_indices,
                                uniform_indices=uniform)  # fmt: skip
     return records, meta

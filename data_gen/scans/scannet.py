@@ -1,44 +1,82 @@
-"""ScanNet's scene-folder layout: `read_scan` (files -> aligned `Scan`) and `write_scan` (the inverse).
+"""ScanNet's scene-folder layout read into an aligned `Scan` (`read_scan`; `scannet_write.write_scan`
+is the inverse).
 
 A scene folder `scans/<scene>/` holds `<scene>.txt` (key = value lines, incl. axisAlignment),
 `<scene>_vh_clean_2.ply`, `<scene>_vh_clean_2.0.010000.segs.json`, `<scene>.aggregation.json`
-and the RGB-D stream, either exported (`color/`, `depth/`, `pose/`, `intrinsic/`) or as
-`<scene>.sens`. Files hold the UNALIGNED frame, as ScanNet ships them; `read_scan` applies
-axisAlignment exactly once and `write_scan` undoes it, so they round-trip.
+and the RGB-D stream, found in this order (the first present is read):
+
+1. the export: `color/<n>.jpg`, `depth/<n>.png`, `pose/<n>.txt` (`<n>` plain or zero-padded, any
+   subset of the stream's frames), intrinsics from `intrinsic/intrinsic_{color,depth}.txt` or else
+   from `<scene>.txt` (fx_color, ...);
+2. the C++ exporter's flat layout: `_info.txt` with `frame-<n>.color.jpg`, `frame-<n>.depth.pgm`,
+   `frame-<n>.pose.txt` beside it, either in the scene folder itself or in one subfolder of it
+   (the exporter writes to whatever folder it is given; two such subfolders are an error). Sizes,
+   intrinsics (`m_calibration{Color,Depth}Intrinsic`, 16 numbers row-major) and the depth shift come
+   from `_info.txt`, falling back to `<scene>.txt` / 1000; the extrinsics are not used;
+3. `<scene>.sens`.
+
+Files hold the UNALIGNED frame, as ScanNet ships them; `read_scan` applies axisAlignment exactly
+once and `write_scan` undoes it, so they round-trip. `write_scan` writes the export (plain names)
+or `.sens`.
+
+Damage. Real scans have a few broken frames and annotations; neither is fatal on its own.
+- Frames: listing checks every frame's files (`scan_frames.py`: missing pose/colour/depth, a pose
+  that is not a numeric rigid 4x4, an empty, truncated or garbage image, depth of the wrong size).
+  A damaged frame is skipped: it leaves `frames.ids` and appears in `frames.skipped` /
+  `Scan.skipped_frames` with its reason. The scene is rejected (ScanError naming it and the counts)
+  only when more than `max_bad_frame_fraction` of its listed frames are damaged (default 10%: a few
+  bad frames of ~1,650 change no question; more means a broken copy or export whose other frames are
+  not to be trusted either). Tracking-lost frames (non-finite poses) are skipped as before and are
+  not damage. Damage that only decoding shows (corrupt compressed data behind valid headers) is
+  found where a frame is read: `frames.color(i)` / `depth(i)` raise `FrameError(frame=i)`, a
+  ScanError (so by default the scene is rejected, never half-processed). A reader of many frames
+  may catch it and go on with `scan.without_frames({e.frame: str(e)})`: the frame is skipped and
+  counted like the listed damage, against the same threshold (the scan keeps the one it was read
+  with). `frame_check="decode"` moves all of it to listing (every image decoded once, slow).
+- Annotations (`annotations.py`): a repeated, unknown-segment or malformed segGroup is skipped
+  with its reason in `Scan.skipped_instances`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import shutil
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from data_gen.scans.annotations import read_instances, read_seg_indices
 from data_gen.scans.codecs import (
-    COLOR_JPEG,
     DEPTH_SHIFT_MM,
-    DEPTH_ZLIB_USHORT,
-    encode_color,
-    encode_depth,
-    encode_png16,
-    metres_to_units,
     read_text,
 )
-from data_gen.scans.ply import read_ply, write_ply
-from data_gen.scans.scan import SCANNET_FPS, Frames, Instance, Scan, ScanError
-from data_gen.scans.scan_frames import ExportedFrames, SensFrames, read_matrix_txt
-from data_gen.scans.sens import SensFile, SensFrame, SensHeader, write_sens
+from data_gen.scans.ply import read_ply
+from data_gen.scans.scan import (
+    MAX_BAD_FRAME_FRACTION,
+    NON_FINITE_POSE,
+    SCANNET_FPS,
+    Frames,
+    Scan,
+    ScanError,
+    check_frame_damage,
+)
+from data_gen.scans.scan_frames import (
+    CHECKS,
+    EXPORT_KINDS,
+    FLAT_KINDS,
+    FileFrames,
+    SensFrames,
+    list_frame_files,
+    read_matrix_txt,
+)
+from data_gen.scans.sens import SensFile, read_sens_header
 
 logger = logging.getLogger(__name__)
 
 _INTRINSIC_KEYS = ("fx", "fy", "mx", "my")
+FLAT_INFO = "_info.txt"  # the C++ exporter's metadata file, beside its frame-<n>.* files
+_EXPORT_DIRS = ("color", "depth", "pose")
 
 
 @dataclass(frozen=True)
@@ -46,16 +84,29 @@ class _Stream:
     frames: Frames
     intrinsic_color: np.ndarray
     intrinsic_depth: np.ndarray
-    color_size: tuple[int, int] | None  # None: not known from the stream itself
-    depth_size: tuple[int, int] | None
+    color_size: tuple[int, int]  # (width, height)
+    depth_size: tuple[int, int]
     num_frames: int
 
 
 # --- reading ---
 
 
-def read_scan(scene_dir: str | Path) -> Scan:
-    """Read one ScanNet-layout scene folder; geometry and poses come back axis-aligned."""
+def read_scan(scene_dir: str | Path, *, max_bad_frame_fraction: float = MAX_BAD_FRAME_FRACTION,
+              frame_check: str = "headers") -> Scan:
+    """Read one ScanNet scene folder (any layout of the module docstring); geometry and poses come
+    back axis-aligned.
+
+    max_bad_frame_fraction: the fraction of listed frames that may be damaged (skipped, with their
+        reasons in `Scan.skipped_frames`); more raises ScanError. 0 rejects any damage, 1 none.
+        Non-finite poses (tracking lost) are not damage.
+    frame_check: "headers" checks each image's container bytes while listing (cheap; damage that
+        only decoding shows surfaces as FrameError when the frame is read), "decode" decodes them.
+    """
+    if not 0.0 <= max_bad_frame_fraction <= 1.0:
+        raise ValueError(f"max_bad_frame_fraction must be in [0, 1], got {max_bad_frame_fraction}")
+    if frame_check not in CHECKS:
+        raise ValueError(f"frame_check must be one of {CHECKS}, got {frame_check!r}")
     root = Path(scene_dir)
     name = root.name
     if not root.is_dir():
@@ -66,15 +117,14 @@ def read_scan(scene_dir: str | Path) -> Scan:
 
     mesh = read_ply(root / f"{name}_vh_clean_2.ply")
     seg_path = root / f"{name}_vh_clean_2.0.010000.segs.json"
-    seg_indices = _read_seg_indices(seg_path, len(mesh.vertices))
+    seg_indices = read_seg_indices(seg_path, len(mesh.vertices))
     agg_path = root / f"{name}.aggregation.json"
-    instances = _read_instances(agg_path, seg_indices)
+    instances, skipped_instances = read_instances(agg_path, seg_indices)
+    if skipped_instances:
+        logger.warning("%s: %d segGroups skipped, first: %s", agg_path, len(skipped_instances), skipped_instances[0])
 
-    stream = _open_exported(root, info, info_path, align) if (root / "color").is_dir() else \
-        _open_sens(root / f"{name}.sens", info, info_path, align)
-    if stream.frames.skipped:
-        logger.warning("%s: %d of %d frames have a non-finite pose and are skipped",
-                       root, len(stream.frames.skipped), stream.num_frames)
+    stream = _open_stream(root, info, info_path, align, frame_check)
+    _check_damage(root, stream.frames, max_bad_frame_fraction)
 
     vertices = mesh.vertices.astype(np.float64) @ align[:3, :3].T + align[:3, 3]  # [V, 3]
     return Scan(
@@ -87,15 +137,41 @@ def read_scan(scene_dir: str | Path) -> Scan:
         instances=instances,
         intrinsic_color=stream.intrinsic_color,
         intrinsic_depth=stream.intrinsic_depth,
-        color_size=stream.color_size or _info_size(info, info_path, "color"),
-        depth_size=stream.depth_size or _info_size(info, info_path, "depth"),
+        color_size=stream.color_size,
+        depth_size=stream.depth_size,
         frames=stream.frames,
         num_frames=stream.num_frames,
         scene_type=info.get("sceneType", "Unknown"),
         dataset=info.get("dataset", "scannet"),
         fps=_info_float(info, info_path, "fps") if "fps" in info else SCANNET_FPS,
         info=info,
+        skipped_instances=skipped_instances,
+        max_bad_frame_fraction=max_bad_frame_fraction,
     )
+
+
+def _check_damage(root: Path, frames: Frames, max_fraction: float) -> None:
+    """Warn about skipped frames; ScanError when more than max_fraction of the listed ones are damaged."""
+    listed = len(frames.ids) + len(frames.skipped)
+    lost = sum(1 for r in frames.skipped.values() if r == NON_FINITE_POSE)
+    if lost:
+        logger.warning("%s: %d of %d frames have a non-finite pose and are skipped", root, lost, listed)
+    damaged = check_frame_damage(root, frames, max_fraction)
+    if damaged:
+        first = "; ".join(f"frame {i}: {r}" for i, r in damaged[:3]) + ("; ..." if len(damaged) > 3 else "")
+        logger.warning("%s: %d of %d frames are damaged and skipped (%s)", root, len(damaged), listed, first)
+
+
+def color_frame_ids(scene_dir: str | Path) -> list[int]:
+    """The frame ids that have a colour image, from file names (or the `.sens` header) only: cheap,
+    no pose read, no image checked. For existence checks before reading; ScanError if no stream."""
+    root = Path(scene_dir)
+    if any((root / d).is_dir() for d in _EXPORT_DIRS):
+        return sorted(list_frame_files(root, EXPORT_KINDS[0]))
+    flat = _flat_folder(root)
+    if flat is not None:
+        return sorted(list_frame_files(flat, FLAT_KINDS[0]))
+    return list(range(read_sens_header(_sens_path(root)).num_frames))
 
 
 def read_info(path: Path) -> dict[str, str]:
@@ -149,230 +225,100 @@ def _axis_alignment(info: dict[str, str], path: Path) -> np.ndarray:
     return np.array(values, dtype=np.float64).reshape(4, 4)  # row-major, as ScanNet writes it
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        with open(path, "rb") as f:
-            return json.load(f)
-    except FileNotFoundError:
-        raise ScanError(path, "missing file") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ScanError(path, f"truncated or invalid JSON: {e}") from None
-    except OSError as e:
-        raise ScanError(path, f"cannot read: {e}") from None
+def _open_stream(root: Path, info: dict[str, str], info_path: Path, align: np.ndarray, check: str) -> _Stream:
+    """The scene's RGB-D stream: the export, else the C++ exporter's folder, else `.sens`."""
+    if any((root / d).is_dir() for d in _EXPORT_DIRS):
+        return _open_exported(root, info, info_path, align, check)
+    flat = _flat_folder(root)
+    if flat is not None:
+        return _open_flat(flat, info, info_path, align, check)
+    return _open_sens(_sens_path(root), align, check)
 
 
-def _read_seg_indices(path: Path, num_vertices: int) -> np.ndarray:
-    doc = _read_json(path)
-    seg = doc.get("segIndices") if isinstance(doc, dict) else None
-    if not isinstance(seg, list):
-        raise ScanError(path, "no 'segIndices' list")
-    try:
-        out = np.array(seg, dtype=np.int64)
-    except (ValueError, TypeError, OverflowError):
-        raise ScanError(path, "segIndices must be integers") from None
-    if out.shape != (num_vertices,):
-        raise ScanError(path, f"segIndices has {out.size} entries, mesh has {num_vertices} vertices")
-    return out
-
-
-def _read_instances(path: Path, seg_indices: np.ndarray) -> list[Instance]:
-    doc = _read_json(path)
-    groups = doc.get("segGroups") if isinstance(doc, dict) else None
-    if not isinstance(groups, list):
-        raise ScanError(path, "no 'segGroups' list")
-    # Group vertex ids by segment once (sort), instead of one isin pass per object.
-    order = np.argsort(seg_indices, kind="stable")
-    segs, starts, counts = np.unique(seg_indices[order], return_index=True, return_counts=True)
-    instances = []
-    for k, g in enumerate(groups):
-        try:
-            object_id = int(g["objectId"] if "objectId" in g else g["id"])
-            label = str(g["label"])
-            segments = np.array(g["segments"], dtype=np.int64).reshape(-1)
-        except (KeyError, TypeError, ValueError, OverflowError):
-            raise ScanError(path, f"segGroups[{k}] needs objectId (or id), label and a segments list") from None
-        rows = np.searchsorted(segs, segments)
-        known = (rows < len(segs)) & (segs[np.minimum(rows, len(segs) - 1)] == segments) if len(segs) else \
-            np.zeros(len(segments), dtype=bool)
-        if not known.all():
-            raise ScanError(path, f"segGroups[{k}] ({label!r}) refers to unknown segments "
-                                  f"{segments[~known][:5].tolist()}")
-        parts = [order[starts[r]:starts[r] + counts[r]] for r in np.unique(rows)]
-        vertex_ids = np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
-        instances.append(Instance(object_id=object_id, label=label, vertex_ids=vertex_ids.astype(np.int64)))
-    return instances
-
-
-def _open_exported(root: Path, info: dict[str, str], info_path: Path, align: np.ndarray) -> _Stream:
-    frames = ExportedFrames.open(root, align)
-    listed = frames.table.frame_ids
-    stream_len = int(listed[-1]) + 1 if len(listed) else 0
-    if "numColorFrames" in info:  # an export may be subsampled; the stream is as long as the .txt says
-        stream_len = max(stream_len, _info_int(info, info_path, "numColorFrames"))
+def _open_exported(root: Path, info: dict[str, str], info_path: Path, align: np.ndarray, check: str) -> _Stream:
+    color_size, depth_size = _info_size(info, info_path, "color"), _info_size(info, info_path, "depth")
+    frames = FileFrames.open_export(root, align, depth_size, check)
     intr = root / "intrinsic"
     k_color = read_matrix_txt(intr / "intrinsic_color.txt") if (intr / "intrinsic_color.txt").exists() else \
         _info_intrinsic(info, info_path, "color")
     k_depth = read_matrix_txt(intr / "intrinsic_depth.txt") if (intr / "intrinsic_depth.txt").exists() else \
         _info_intrinsic(info, info_path, "depth")
-    return _Stream(frames, k_color, k_depth, None, None, stream_len)
+    stream_len = _stream_len(frames, _info_int(info, info_path, "numColorFrames") if "numColorFrames" in info else 0)
+    return _Stream(frames, k_color, k_depth, color_size, depth_size, stream_len)
 
 
-def _open_sens(path: Path, info: dict[str, str], info_path: Path, align: np.ndarray) -> _Stream:
+def _flat_folder(root: Path) -> Path | None:
+    """The folder of the C++ exporter's output: the scene folder or its one subfolder with `_info.txt`."""
+    if (root / FLAT_INFO).is_file():
+        return root
+    try:
+        entries = sorted(os.scandir(root), key=lambda e: e.name)
+    except OSError as e:
+        raise ScanError(root, f"cannot list: {e}") from e
+    found = [Path(e.path) for e in entries if e.is_dir() and (Path(e.path) / FLAT_INFO).is_file()]
+    if len(found) > 1:
+        raise ScanError(root, f"{len(found)} subfolders hold a C++ export ({', '.join(p.name for p in found)}); "
+                              "keep one")
+    if found:
+        return found[0]
+    if any(FLAT_KINDS[2].pattern.fullmatch(e.name) for e in entries):
+        raise ScanError(root / FLAT_INFO, "missing file (frame-<n>.pose.txt files are here; the C++ exporter "
+                                          "writes _info.txt beside them)")
+    return None
+
+
+def _open_flat(folder: Path, info: dict[str, str], info_path: Path, align: np.ndarray, check: str) -> _Stream:
+    meta_path = folder / FLAT_INFO
+    meta = read_info(meta_path)
+
+    def size(kind: str) -> tuple[int, int]:
+        keys = (f"m_{kind}Width", f"m_{kind}Height")
+        if all(k in meta for k in keys):
+            return _info_int(meta, meta_path, keys[0]), _info_int(meta, meta_path, keys[1])
+        return _info_size(info, info_path, kind)
+
+    def intrinsic(kind: str) -> np.ndarray:
+        key = f"m_calibration{kind.capitalize()}Intrinsic"
+        return _info_matrix(meta, meta_path, key) if key in meta else _info_intrinsic(info, info_path, kind)
+
+    shift = _info_float(meta, meta_path, "m_depthShift") if "m_depthShift" in meta else DEPTH_SHIFT_MM
+    if not np.isfinite(shift) or shift <= 0:
+        raise ScanError(meta_path, f"m_depthShift must be a positive number, got {meta['m_depthShift']!r}")
+    color_size, depth_size = size("color"), size("depth")
+    frames = FileFrames.open_flat(folder, align, shift, depth_size, check, named_from=info_path.parent)
+    listed_len = _info_int(meta, meta_path, "m_frames.size") if "m_frames.size" in meta else 0
+    return _Stream(frames, intrinsic("color"), intrinsic("depth"), color_size, depth_size,
+                   _stream_len(frames, listed_len))
+
+
+def _info_matrix(info: dict[str, str], path: Path, key: str) -> np.ndarray:
+    """16 numbers on one line (trailing space allowed), a row-major 4x4."""
+    try:
+        values = [float(v) for v in info[key].split()]
+    except ValueError:
+        values = []
+    if len(values) != 16 or not np.isfinite(values).all():
+        raise ScanError(path, f"{key} must be 16 finite numbers, got {info[key]!r}")
+    return np.array(values, dtype=np.float64).reshape(4, 4)
+
+
+def _stream_len(frames: FileFrames, stated: int) -> int:
+    """Frames in the stream: an export may hold a subset, so the largest of the stated count and the
+    last listed frame + 1."""
+    listed = frames.table.frame_ids
+    return max(int(listed[-1]) + 1 if len(listed) else 0, stated)
+
+
+def _sens_path(root: Path) -> Path:
+    path = root / f"{root.name}.sens"
     if not path.exists():
-        raise ScanError(path, "missing file (and no exported color/ folder)")
+        raise ScanError(path, "missing file (and no export: no color/, depth/, pose/ folders, no C++ "
+                              f"exporter's {FLAT_INFO} in the scene folder or a subfolder)")
+    return path
+
+
+def _open_sens(path: Path, align: np.ndarray, check: str) -> _Stream:
     sens = SensFile(path)
     h = sens.header
-    return _Stream(SensFrames.open(sens, align), h.intrinsic_color, h.intrinsic_depth,
+    return _Stream(SensFrames.open(sens, align, check), h.intrinsic_color, h.intrinsic_depth,
                    (h.color_width, h.color_height), (h.depth_width, h.depth_height), len(sens))
-
-
-# --- writing ---
-
-
-def write_scan(scan: Scan, scene_dir: str | Path, *, sens: bool = False) -> Path:
-    """Write `scan` as a ScanNet scene folder (files in the unaligned frame); returns the folder.
-
-    Atomic per scene: everything is written into a temporary sibling, then renamed into place.
-    Deterministic: the same Scan gives the same bytes.
-    """
-    final = Path(scene_dir)
-    if final.name != scan.name:
-        raise ValueError(f"scene folder {final} must be named after the scan ({scan.name})")
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{scan.name}.tmp-", dir=final.parent))
-    try:
-        os.chmod(tmp, 0o755)  # mkdtemp makes it 0700
-        _write_files(scan, tmp, sens)
-        _move_into_place(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return final
-
-
-def _move_into_place(tmp: Path, final: Path) -> None:
-    if not final.exists():
-        os.rename(tmp, final)
-        return
-    old = tmp.with_name(tmp.name + ".old")  # unique, since tmp is
-    os.rename(final, old)
-    os.rename(tmp, final)
-    if old.is_dir():
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        old.unlink()
-
-
-def _write_files(scan: Scan, out: Path, sens: bool) -> None:
-    unalign = np.linalg.inv(scan.axis_alignment)
-    name = scan.name
-    (out / f"{name}.txt").write_text(_info_text(scan), encoding="utf-8")
-    file_vertices = np.asarray(scan.vertices, np.float64) @ unalign[:3, :3].T + unalign[:3, 3]  # [V, 3]
-    write_ply(out / f"{name}_vh_clean_2.ply", file_vertices, scan.vertex_colors, scan.faces)
-    seg_file = f"{name}_vh_clean_2.0.010000.segs.json"
-    seg_indices = np.asarray(scan.seg_indices, dtype=np.int64)
-    _write_json(out / seg_file, {"params": {}, "sceneId": name, "segIndices": seg_indices.tolist()})
-    _write_json(out / f"{name}.aggregation.json", {
-        "sceneId": name, "appId": "data_gen", "segmentsFile": seg_file,
-        "segGroups": [_seg_group(inst, seg_indices) for inst in scan.instances],
-    })
-    if sens:
-        _write_sens_stream(scan, out / f"{name}.sens", unalign)
-    else:
-        _write_exported(scan, out, unalign)
-
-
-def _write_json(path: Path, doc: dict[str, Any]) -> None:
-    path.write_text(json.dumps(doc, sort_keys=True, separators=(",", ":")), encoding="utf-8")
-
-
-def _seg_group(inst: Instance, seg_indices: np.ndarray) -> dict[str, Any]:
-    vertex_ids = np.asarray(inst.vertex_ids, dtype=np.int64)
-    segments = np.unique(seg_indices[vertex_ids])
-    # ScanNet stores instances as whole segments; anything else would not read back the same.
-    if np.isin(seg_indices, segments).sum() != len(np.unique(vertex_ids)):
-        raise ValueError(f"instance {inst.object_id} ({inst.label}) does not cover whole segments; "
-                         "give each object its own segment ids")
-    return {"id": int(inst.object_id), "objectId": int(inst.object_id), "label": inst.label,
-            "segments": segments.tolist()}
-
-
-def _fmt(x: float) -> str:
-    return repr(float(x))  # shortest text that round-trips exactly; deterministic
-
-
-def _matrix_text(m: np.ndarray) -> str:
-    return "".join(" ".join(_fmt(v) for v in row) + "\n" for row in np.asarray(m).reshape(4, 4))
-
-
-def _info_text(scan: Scan) -> str:
-    info = dict(scan.info)
-    kc, kd = np.asarray(scan.intrinsic_color), np.asarray(scan.intrinsic_depth)
-    info.update({
-        "axisAlignment": " ".join(_fmt(v) for v in np.asarray(scan.axis_alignment).reshape(16)),
-        "colorWidth": str(scan.color_size[0]), "colorHeight": str(scan.color_size[1]),
-        "depthWidth": str(scan.depth_size[0]), "depthHeight": str(scan.depth_size[1]),
-        "numColorFrames": str(scan.num_frames), "numDepthFrames": str(scan.num_frames),
-        "sceneType": scan.scene_type,
-    })
-    for kind, k in (("color", kc), ("depth", kd)):
-        info.update({f"fx_{kind}": _fmt(k[0, 0]), f"fy_{kind}": _fmt(k[1, 1]),
-                     f"mx_{kind}": _fmt(k[0, 2]), f"my_{kind}": _fmt(k[1, 2])})
-    # Not ScanNet keys: only written when they differ from ScanNet's, so real scenes stay as shipped.
-    if scan.dataset != "scannet":
-        info["dataset"] = scan.dataset
-    if scan.fps != SCANNET_FPS:
-        info["fps"] = _fmt(scan.fps)
-    for key, value in info.items():
-        if "=" in key or "\n" in key + value:
-            raise ValueError(f"info entry {key!r} = {value!r} cannot be written as one 'key = value' line")
-    return "".join(f"{key} = {info[key]}\n" for key in sorted(info))
-
-
-def _stream_frames(scan: Scan, unalign: np.ndarray) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
-    """(index, file-frame pose, colour, depth units) for every listed frame, ascending."""
-    frames = scan.frames
-    for i in sorted(set(frames.ids) | set(frames.skipped)):
-        pose = np.asarray(frames.pose(i), dtype=np.float64)
-        # Unusable poses are written as ScanNet does: all -inf.
-        file_pose = unalign @ pose if np.isfinite(pose).all() else np.full((4, 4), -np.inf)
-        color, depth = np.asarray(frames.color(i)), np.asarray(frames.depth(i))
-        w, h = scan.color_size
-        dw, dh = scan.depth_size
-        if color.shape != (h, w, 3) or depth.shape != (dh, dw):
-            raise ValueError(f"frame {i}: colour {color.shape} / depth {depth.shape} do not match "
-                             f"color_size {scan.color_size} / depth_size {scan.depth_size}")
-        yield i, file_pose, color, metres_to_units(depth, DEPTH_SHIFT_MM)
-
-
-def _write_exported(scan: Scan, out: Path, unalign: np.ndarray) -> None:
-    for sub in ("color", "depth", "pose", "intrinsic"):
-        (out / sub).mkdir()
-    intr = out / "intrinsic"
-    (intr / "intrinsic_color.txt").write_text(_matrix_text(scan.intrinsic_color), encoding="utf-8")
-    (intr / "intrinsic_depth.txt").write_text(_matrix_text(scan.intrinsic_depth), encoding="utf-8")
-    (intr / "extrinsic_color.txt").write_text(_matrix_text(np.eye(4)), encoding="utf-8")
-    (intr / "extrinsic_depth.txt").write_text(_matrix_text(np.eye(4)), encoding="utf-8")
-    for i, file_pose, color, depth_units in _stream_frames(scan, unalign):
-        (out / "pose" / f"{i}.txt").write_text(_matrix_text(file_pose), encoding="utf-8")
-        (out / "color" / f"{i}.jpg").write_bytes(encode_color(color, COLOR_JPEG))
-        (out / "depth" / f"{i}.png").write_bytes(encode_png16(depth_units))
-
-
-def _write_sens_stream(scan: Scan, path: Path, unalign: np.ndarray) -> None:
-    listed = sorted(set(scan.frames.ids) | set(scan.frames.skipped))
-    if listed != list(range(scan.num_frames)):
-        raise ValueError(f"a .sens stream needs frames 0..{scan.num_frames - 1}; the scan lists {len(listed)}")
-    header = SensHeader(
-        intrinsic_color=scan.intrinsic_color, extrinsic_color=np.eye(4),
-        intrinsic_depth=scan.intrinsic_depth, extrinsic_depth=np.eye(4),
-        color_width=scan.color_size[0], color_height=scan.color_size[1],
-        depth_width=scan.depth_size[0], depth_height=scan.depth_size[1],
-        color_compression=COLOR_JPEG, depth_compression=DEPTH_ZLIB_USHORT, depth_shift=DEPTH_SHIFT_MM,
-    )
-    step_us = 1e6 / scan.fps  # timestamps derive from the frame index only (determinism)
-    write_sens(path, header, (
-        SensFrame(pose, encode_color(color, COLOR_JPEG), encode_depth(units, DEPTH_ZLIB_USHORT),
-                  round(i * step_us), round(i * step_us))
-        for i, pose, color, units in _stream_frames(scan, unalign)
-    ))

@@ -10,7 +10,8 @@ some releases) is ignored.
 
 Opening a file reads the header and walks the frame table (pose + sizes, seeking past the image
 bytes), so listing a 5,000-frame scene decodes nothing; `color(i)` / `depth(i)` seek straight to
-frame i. No file handle is held between calls, so a SensFile pickles (Ray tasks).
+frame i; `container_problems()` checks every frame's image bytes from their first and last bytes
+(no decode). No file handle is held between calls, so a SensFile pickles (Ray tasks).
 """
 
 from __future__ import annotations
@@ -30,8 +31,12 @@ from data_gen.scans.codecs import (
     DEPTH_NAMES,
     DEPTH_SHIFT_MM,
     DEPTH_ZLIB_USHORT,
+    HEAD_BYTES,
+    TAIL_BYTES,
+    color_problem,
     decode_color,
     decode_depth,
+    depth_problem,
 )
 from data_gen.scans.scan import ScanError
 
@@ -135,6 +140,37 @@ class SensFile:
         """[h, w] float32 metres; 0 = no measurement."""
         return np.divide(self.depth_raw(i), np.float32(self.header.depth_shift), dtype=np.float32)
 
+    def container_problems(self) -> dict[int, str]:
+        """Frame index -> what is wrong with its image bytes, judged from their first and last
+        bytes (`codecs.color_problem` / `depth_problem`: empty, truncated or not the header's
+        compression); frames that pass are absent. Reads a few bytes per frame, decodes nothing."""
+        h, idx = self.header, self.index
+        out: dict[int, str] = {}
+        try:
+            with open(self.path, "rb", buffering=0) as f:  # unbuffered: a few bytes per seek, not 8 KiB
+                for i in range(h.num_frames):
+                    c_off, c_size = int(idx.color_offsets[i]), int(idx.color_sizes[i])
+                    d_off, d_size = int(idx.depth_offsets[i]), int(idx.depth_sizes[i])
+                    if c_size == 0 or d_size == 0:
+                        out[i] = f"no {'colour' if c_size == 0 else 'depth'} bytes"
+                        continue
+                    f.seek(c_off)
+                    head = f.read(min(HEAD_BYTES, c_size))
+                    f.seek(c_off + max(c_size - TAIL_BYTES, 0))
+                    tail = f.read(min(TAIL_BYTES, c_size))
+                    problem = color_problem(head, tail, c_size, h.color_compression, h.color_width, h.color_height)
+                    if problem is not None:
+                        out[i] = f"colour: {problem}"
+                        continue
+                    f.seek(d_off)
+                    problem = depth_problem(f.read(min(2, d_size)), d_size, h.depth_compression, h.depth_width,
+                                            h.depth_height)
+                    if problem is not None:
+                        out[i] = f"depth: {problem}"
+        except OSError as e:
+            raise ScanError(self.path, f"cannot read: {e}") from e
+        return out
+
     def _check(self, i: int) -> None:
         if not 0 <= i < self.header.num_frames:
             raise ScanError(self.path, f"no frame {i} (stream has {self.header.num_frames})")
@@ -149,6 +185,18 @@ class SensFile:
         if len(data) != n:  # file changed since it was indexed
             raise ScanError(self.path, f"truncated: {n} bytes expected at offset {offset}, got {len(data)}")
         return data
+
+
+def read_sens_header(path: str | Path) -> SensHeader:
+    """Only the header (sizes, calibration, frame count): no walk over the frames."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            return _read_header(f, path)
+    except FileNotFoundError:
+        raise ScanError(path, "missing file") from None
+    except OSError as e:
+        raise ScanError(path, f"cannot read: {e}") from e
 
 
 def write_sens(path: str | Path, header: SensHeader, frames: Iterable[SensFrame]) -> int:

@@ -78,7 +78,7 @@ def synthesize_scans(
     sens: bool = False,
 ) -> list[Path]:
     """Write `out_dir/scans/scene0000_00`, ... (ScanNet layout); returns the scene folders in order."""
-    from data_gen.scans.scannet import write_scan  # the I/O layer; imported here so generation needs none
+    from data_gen.scans.scannet_write import write_scan  # the I/O layer; imported here so generation needs none
 
     paths = []
     for index in range(num_scenes):

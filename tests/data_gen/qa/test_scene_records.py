@@ -13,8 +13,8 @@ import pytest
 from data_gen.qa.config import QAConfig
 from data_gen.qa.frame_selection import uniform_indices
 from data_gen.qa.labels import LabelMapping
-from data_gen.qa.scene_records import scene_records
-from data_gen.scans.scan import ScanError
+from data_gen.qa.scene_records import scene_qa, scene_records
+from data_gen.scans.scan import FrameError, ScanError
 from data_gen.schema import COLUMNS, RECORD_SCHEMA, record_id, records_to_table, validate_record
 from tests.data_gen.qa.qa_scenes import furnished_room, turning_scan
 
@@ -164,3 +164,41 @@ def test_each_depth_frame_is_decoded_once(monkeypatch):
     reads.clear()
     assert scene_records(scan, CFG, seed=3) == shared
     assert max(reads.values()) == 2
+
+
+class _CorruptDepth:
+    """The frames of a scan, except that decoding frame `bad`'s depth fails as a corrupt PNG does."""
+
+    def __init__(self, frames, bad: int):
+        self._frames, self.bad = frames, bad
+
+    ids = property(lambda self: self._frames.ids)
+    skipped = property(lambda self: self._frames.skipped)
+
+    def pose(self, i):
+        return self._frames.pose(i)
+
+    def color(self, i):
+        return self._frames.color(i)
+
+    def depth(self, i):
+        if i == self.bad:
+            raise FrameError(i, f"depth/{i}.png", "corrupt PNG data")
+        return self._frames.depth(i)
+
+    def __len__(self):
+        return len(self._frames)
+
+
+def test_an_undecodable_frame_is_skipped_and_counted_not_fatal():
+    import dataclasses
+
+    scan = furnished_room(num_frames=24)
+    clean = scene_records(scan, CFG, seed=0)
+    bad = clean[0]["frame_indices"][0]  # a frame the selection wants
+    broken = dataclasses.replace(scan, frames=_CorruptDepth(scan.frames, bad))
+    records, _ = scene_qa(broken, CFG, seed=0)
+    assert records and all(bad not in r["frame_indices"] for r in records)
+    strict = dataclasses.replace(broken, max_bad_frame_fraction=0.0)
+    with pytest.raises(ScanError, match="max_bad_frame_fraction=0"):
+        scene_qa(strict, CFG, seed=0)

@@ -23,7 +23,8 @@ from data_gen.scans.codecs import (
 )
 from data_gen.scans.ply import read_ply, write_ply
 from data_gen.scans.scan import ScanError
-from data_gen.scans.scannet import read_scan, write_scan
+from data_gen.scans.scannet import read_scan
+from data_gen.scans.scannet_write import write_scan
 from data_gen.scans.sens import SensFile, SensFrame, SensHeader, write_sens
 from tests.data_gen.scans.scan_fixtures import make_scan
 

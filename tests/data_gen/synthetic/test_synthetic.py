@@ -141,7 +141,8 @@ def test_depth_lands_on_mesh(scenes, which):
 
 
 def test_write_read_roundtrip_keeps_depth_on_mesh(scenes, tmp_path):
-    from data_gen.scans.scannet import read_scan, write_scan
+    from data_gen.scans.scannet import read_scan
+    from data_gen.scans.scannet_write import write_scan
 
     scan, _ = scenes[L_SEED]
     back = read_scan(write_scan(scan, tmp_path / scan.name))
