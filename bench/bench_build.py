@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 from data_gen.build.config import BuildConfig  # noqa: E402
-from data_gen.build.run import build_dataset  # noqa: E402
+from data_gen.build.run import build_dataset, list_scenes  # noqa: E402
 from data_gen.qa.config import QAConfig  # noqa: E402
 from data_gen.qa.frame_selection import greedy_max_coverage, scan_frame_geometry, uniform_indices, voxelize  # noqa: E402
 from data_gen.qa.scene_records import scene_records  # noqa: E402
@@ -88,7 +88,7 @@ def throughput(n: int, work: Path, repeats: int) -> None:
     synthesize_scans(work, n, seed=1)
     scans = work / "scans"
     qa, build = QAConfig(), BuildConfig()
-    records, decode = per_scene(sorted(scans.iterdir()), qa, repeats)
+    records, decode = per_scene(list_scenes(scans), qa, repeats)
 
     def timed_build(tag: str, sequential: bool) -> float:
         t0 = time.perf_counter()

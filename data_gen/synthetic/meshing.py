@@ -2,8 +2,9 @@
 
 Real ScanNet meshes are dense, and later code relies on that (an alpha shape over floor vertices
 for the room area, projecting instance vertices for visibility), so every quad is subdivided.
-Segments: one per quad (a floor rectangle, a wall, a box face); instances group them per object,
-plus "floor", "wall" (one per wall) and "ceiling" instances, as ScanNet annotates those too.
+Segments: one per quad (a floor rectangle, a wall, a box face); instances group them per object
+(labelled with its raw label), plus "floor", one per wall ("wall", or e.g. "shower walls") and
+"ceiling" instances, as ScanNet annotates those too.
 """
 
 from __future__ import annotations
@@ -54,8 +55,10 @@ def grid_quad(origin: np.ndarray, u: np.ndarray, v: np.ndarray, step: float) -> 
     return verts, tris
 
 
-def build_mesh(room: Room, objects: list[SceneObject], boxes: list[Box], palette: Palette) -> Mesh:
-    """Grid every quad, colour the vertices like the renderer colours pixels, group segments."""
+def build_mesh(room: Room, objects: list[SceneObject], boxes: list[Box], palette: Palette,
+               wall_labels: list[str] | None = None) -> Mesh:
+    """Grid every quad, colour the vertices like the renderer colours pixels, group segments.
+    `wall_labels`: the label of each of `room.walls()` (default "wall")."""
     quads = room_quads(room, palette) + [q for b in boxes for q in _box_quads(b)]
     verts, faces, colors, segs = [], [], [], []
     members: dict[tuple[str, int], list[np.ndarray]] = {}
@@ -73,11 +76,11 @@ def build_mesh(room: Room, objects: list[SceneObject], boxes: list[Box], palette
         offset += len(v)
 
     # Furniture keeps its object ids; the room's instances are numbered after it.
-    instances = [Instance(o.object_id, o.label, np.concatenate(members[("object", o.object_id)]))
+    instances = [Instance(o.object_id, o.raw_label or o.label, np.concatenate(members[("object", o.object_id)]))
                  for o in objects]
     next_id = len(objects)
     for owner in sorted(k for k in members if k[0] != "object"):
-        label = owner[0]
+        label = wall_labels[owner[1]] if owner[0] == "wall" and wall_labels else owner[0]
         instances.append(Instance(next_id, label, np.concatenate(members[owner])))
         next_id += 1
     return Mesh(
@@ -105,14 +108,14 @@ def room_quads(room: Room, palette: Palette) -> list[Quad]:
 
 
 def _box_quads(box: Box) -> list[Quad]:
-    """The faces of a box, outward; the bottom is left out when it rests on the floor (never seen)."""
+    """The faces of a box, outward; the bottom is left out when it rests on something (never seen)."""
     c, s = np.cos(box.yaw), np.sin(box.yaw)
     rot = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
     out = []
     for axis in range(3):
         b_ax, c_ax = (axis + 1) % 3, (axis + 2) % 3  # e_b x e_c = e_axis
         for sign in (1.0, -1.0):
-            if axis == 2 and sign < 0 and box.center[2] - box.half[2] < 1e-6:
+            if axis == 2 and sign < 0 and box.rests:
                 continue
             e = np.eye(3)
             center = sign * box.half[axis] * e[axis]

@@ -9,6 +9,7 @@ projected bounding rectangle.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +39,8 @@ class RenderScene:
     normals: np.ndarray  # [S, 6, 3] world normal per surface and box face (room surfaces: all 6 equal)
     surface_object: np.ndarray  # [S] object id of box surfaces, -1 for the room
     light: np.ndarray  # [3]
+    object_runs: list[tuple[int, int]]  # (first, last + 1) box indices of each run of one object's boxes
+    normals_by_axis: np.ndarray  # [3, S * 6] `normals` by component, each contiguous (fast gathers)
 
     @classmethod
     def build(cls, room: Room, boxes: list[Box], palette: Palette) -> RenderScene:
@@ -66,8 +69,12 @@ class RenderScene:
                           dtype=np.float32)
         kinds = np.array([FLOOR, CEILING] + [WALL] * num_w + [OBJECT] * len(boxes))
         obj = np.array([-1] * (2 + num_w) + [b.object_id for b in boxes])
+        starts = [i for i in range(len(boxes)) if i == 0 or (boxes[i].object_id, boxes[i].yaw) !=
+                  (boxes[i - 1].object_id, boxes[i - 1].yaw)]
+        runs = list(itertools.pairwise([*starts, len(boxes)]))
         return cls(room.height, a, d / length[:, None], length, n, centers, halves, yaws, corners,
-                   colors, kinds, normals, obj, palette.light)
+                   colors, kinds, normals, obj, palette.light, runs,
+                   np.ascontiguousarray(normals.reshape(-1, 3).T))
 
 
 @dataclass
@@ -95,14 +102,16 @@ def render_frame(scene: RenderScene, pose: np.ndarray, intrinsic: np.ndarray, wi
     dirs = tuple(rot[k, 0] * u + rot[k, 1] * v + rot[k, 2] for k in range(3))
     t, surface = _hit_room(scene, origin, dirs)
     face = np.zeros((height, width), dtype=np.int64)
-    for b in range(len(scene.box_center)):
-        window = _window(scene.box_corners[b], pose, intrinsic, width, height)
-        if window is not None:
-            _hit_box(scene, b, origin, dirs, window, t, surface, face)
+    windows = _windows(scene.box_corners, pose, intrinsic, width, height)
+    with np.errstate(divide="ignore"):
+        inv_z = np.float32(1.0) / dirs[2]  # [H, W] shared by every box's z slab
+    for first, last in scene.object_runs:
+        _hit_object(scene, first, last, origin, dirs, inv_z, windows, t, surface, face)
 
     t = np.where(np.isfinite(t), t, np.float32(0))  # cannot happen inside a closed room; 0 = no depth
     points = tuple(float(origin[k]) + dirs[k] * t for k in range(3))  # world hit points, [H, W] each
-    normals = tuple(scene.normals[surface, face, k] for k in range(3))
+    flat = surface * 6 + face  # [H, W] index into the surfaces' faces
+    normals = tuple(np.take(scene.normals_by_axis[k], flat) for k in range(3))
     rgb = surface_rgb(scene.colors[surface], points, normals, scene.kinds[surface], scene.light)  # [H, W, 3]
     depth = (np.rint(t.astype(np.float64) * 1000.0) / 1000.0).astype(np.float32)  # exact as uint16 mm
     return RenderedFrame(color=rgb, depth=depth, surface=surface.astype(np.int32))
@@ -141,37 +150,64 @@ def _hit_room(scene: RenderScene, origin: np.ndarray, dirs: Dirs) -> tuple[np.nd
     return t, surface
 
 
-def _window(corners: np.ndarray, pose: np.ndarray, intrinsic: np.ndarray, width: int, height: int
-            ) -> tuple[slice, slice] | None:
-    """Pixel rows/columns the box [8, 3] can cover, or None when it is entirely behind the camera."""
-    cam = (corners - pose[:3, 3]) @ pose[:3, :3]  # [8, 3] world -> camera
-    z = cam[:, 2]
-    if (z <= NEAR).all():
-        return None
-    if (z <= NEAR).any():  # straddles the camera plane: its projection is unbounded
-        return slice(0, height), slice(0, width)
-    u = intrinsic[0, 0] * cam[:, 0] / z + intrinsic[0, 2]
-    v = intrinsic[1, 1] * cam[:, 1] / z + intrinsic[1, 2]
-    u0, u1 = max(0, int(np.floor(u.min()))), min(width, int(np.ceil(u.max())) + 1)
-    v0, v1 = max(0, int(np.floor(v.min()))), min(height, int(np.ceil(v.max())) + 1)
-    if u0 >= u1 or v0 >= v1:
-        return None
-    return slice(v0, v1), slice(u0, u1)
+def _windows(corners: np.ndarray, pose: np.ndarray, intrinsic: np.ndarray, width: int, height: int
+             ) -> np.ndarray:
+    """[B, 4] pixel rows v0:v1 and columns u0:u1 each box (corners [B, 8, 3]) can cover; v0 == v1
+    when it is entirely behind the camera or outside the image."""
+    cam = (corners - pose[:3, 3]) @ pose[:3, :3]  # [B, 8, 3] world -> camera
+    z = cam[..., 2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        u = intrinsic[0, 0] * cam[..., 0] / z + intrinsic[0, 2]
+        v = intrinsic[1, 1] * cam[..., 1] / z + intrinsic[1, 2]
+    out = np.zeros((len(corners), 4), dtype=np.int64)
+    front = (z > NEAR).all(axis=1)  # wholly in front: the projected corners bound it
+    if front.any():
+        uf, vf = u[front], v[front]
+        out[front, 0] = np.maximum(0, np.floor(vf.min(1)))
+        out[front, 1] = np.minimum(height, np.ceil(vf.max(1)) + 1)
+        out[front, 2] = np.maximum(0, np.floor(uf.min(1)))
+        out[front, 3] = np.minimum(width, np.ceil(uf.max(1)) + 1)
+    straddles = ~front & (z > NEAR).any(axis=1)  # crosses the camera plane: its projection is unbounded
+    out[straddles] = (0, height, 0, width)
+    empty = (out[:, 0] >= out[:, 1]) | (out[:, 2] >= out[:, 3])
+    out[empty] = 0
+    return out
 
 
-def _hit_box(scene: RenderScene, b: int, origin: np.ndarray, dirs: Dirs, window: tuple[slice, slice],
+def _hit_object(scene: RenderScene, first: int, last: int, origin: np.ndarray, dirs: Dirs, inv_z: np.ndarray,
+                windows: np.ndarray, t: np.ndarray, surface: np.ndarray, face: np.ndarray) -> None:
+    """Slab tests of boxes first..last-1 (one object: one yaw), each over its window, in order;
+    the ray directions in the object's frame are computed once over the union of the windows."""
+    win = windows[first:last]
+    win = win[win[:, 0] < win[:, 1]]
+    if len(win) == 0:
+        return
+    v0, v1, u0, u1 = win[:, 0].min(), win[:, 1].max(), win[:, 2].min(), win[:, 3].max()
+    c, s = np.cos(scene.box_yaw[first]), np.sin(scene.box_yaw[first])
+    wx, wy = dirs[0][v0:v1, u0:u1], dirs[1][v0:v1, u0:u1]
+    local_dirs = (np.float32(c) * wx + np.float32(s) * wy, np.float32(-s) * wx + np.float32(c) * wy,
+                  dirs[2][v0:v1, u0:u1])
+    with np.errstate(divide="ignore"):
+        inv = (np.float32(1.0) / local_dirs[0], np.float32(1.0) / local_dirs[1], inv_z[v0:v1, u0:u1])
+    for b in range(first, last):
+        b0, b1, a0, a1 = windows[b]
+        if b0 < b1:
+            sub = (slice(b0 - v0, b1 - v0), slice(a0 - u0, a1 - u0))
+            _hit_box(scene, b, origin, tuple(d[sub] for d in local_dirs), tuple(i[sub] for i in inv),
+                     (slice(b0, b1), slice(a0, a1)), t, surface, face)
+
+
+def _hit_box(scene: RenderScene, b: int, origin: np.ndarray, local_dirs: Dirs, inv: Dirs, window: tuple[slice, slice],
              t: np.ndarray, surface: np.ndarray, face: np.ndarray) -> None:
-    """Slab test of box `b` over the window; updates t, surface and face in place where nearer."""
+    """Slab test of box `b` over the window (ray directions in the box's frame and their inverses,
+    over the window); updates t, surface and face in place where nearer."""
     c, s = np.cos(scene.box_yaw[b]), np.sin(scene.box_yaw[b])
-    wx, wy, wz = (d[window] for d in dirs)
-    local_dirs = (np.float32(c) * wx + np.float32(s) * wy, np.float32(-s) * wx + np.float32(c) * wy, wz)
     rel = origin - scene.box_center[b]
     local_origin = (c * rel[0] + s * rel[1], -s * rel[0] + c * rel[1], rel[2])  # rotate by -yaw
     near, far = [], []
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for d, o, h in zip(local_dirs, local_origin, scene.box_half[b], strict=True):
-            inv = np.float32(1.0) / d
-            t1, t2 = np.float32(-h - o) * inv, np.float32(h - o) * inv
+    with np.errstate(invalid="ignore"):
+        for i, o, h in zip(inv, local_origin, scene.box_half[b], strict=True):
+            t1, t2 = np.float32(-h - o) * i, np.float32(h - o) * i
             near.append(np.fmin(t1, t2))  # fmin/fmax: a 0/0 (ray in a face plane) must not poison
             far.append(np.fmax(t1, t2))
     t_near = np.maximum(np.maximum(near[0], near[1]), near[2])  # [h, w]

@@ -1,42 +1,49 @@
 """Procedural ScanNet-style scenes: a furnished room, its dense mesh, and a rendered RGB-D walk.
 
 `generate_scene` builds one scene in memory (a `Scan` plus the ground-truth object list);
-`synthesize_scans` writes many as ScanNet scene folders. Everything is a pure function of the
-seed: same seed, same arrays, same bytes on disk.
+`synthesize_scans` writes many as ScanNet scene folders, with ScanNet's label table for the raw
+labels they use. Everything is a pure function of the seed: same seed, same arrays, same bytes on
+disk.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 
 from data_gen.scans.scan import SCANNET_FPS, InMemoryFrames, Scan
+from data_gen.seeding import stable_rng
 from data_gen.synthetic.appearance import random_palette
 from data_gen.synthetic.furniture import RECIPES, plan
+from data_gen.synthetic.labels import SHOWER_WALL, WALL, label_table_rows, raw_label
 from data_gen.synthetic.layout import SceneObject, layout_ok, object_boxes, place_objects
 from data_gen.synthetic.meshing import build_mesh
 from data_gen.synthetic.render import RenderScene, render_frames
 from data_gen.synthetic.room import Room, random_room
 from data_gen.synthetic.trajectory import camera_path, intrinsics
 
-__all__ = ["SceneObject", "generate_scene", "scene_layout", "scene_seed", "synthesize_scans"]
+__all__ = ["SceneObject", "generate_scene", "run_scene_type", "scene_layout", "scene_seed", "synthesize_scans"]
 
 SCENE_TYPES = tuple(RECIPES)
 
 
 def generate_scene(
-    name: str, seed: int, *, num_frames: int = 96, width: int = 320, height: int = 240
+    name: str, seed: int, *, num_frames: int = 96, width: int = 320, height: int = 240,
+    scene_type: str | None = None,
 ) -> tuple[Scan, list[SceneObject]]:
-    """One synthetic scene: the aligned-frame `Scan` and its furniture (object ids = instance ids)."""
+    """One synthetic scene: the aligned-frame `Scan` and its furniture (object ids = instance ids).
+    `scene_type`: one of SCENE_TYPES, None = drawn from the seed."""
     rng = np.random.default_rng(seed)
-    scene_type, room, objects = _layout(rng)
+    scene_type, room, objects = _layout(rng, seed, scene_type)
     boxes = [b for o in objects for b in object_boxes(o)]
     palette = random_palette(rng, len(room.walls()), _light_position(room))
-    mesh = build_mesh(room, objects, boxes, palette)
+    mesh = build_mesh(room, objects, boxes, palette, _wall_labels(room, objects, seed))
 
-    k = intrinsics(width, height, hfov_deg=float(rng.uniform(60.0, 70.0)))
-    poses = camera_path(room, objects, rng, num_frames)  # [N, 4, 4]
+    hfov = float(rng.uniform(60.0, 70.0))
+    k = intrinsics(width, height, hfov_deg=hfov)
+    poses = camera_path(room, objects, boxes, rng, num_frames, hfov, width / height)  # [N, 4, 4]
     colors, depths = render_frames(RenderScene.build(room, boxes, palette), poses, k, width, height)
     align, align_text = _random_axis_alignment(rng)
 
@@ -77,15 +84,22 @@ def synthesize_scans(
     out_dir: Path, num_scenes: int, seed: int, *, num_frames: int = 96, width: int = 320, height: int = 240,
     sens: bool = False,
 ) -> list[Path]:
-    """Write `out_dir/scans/scene0000_00`, ... (ScanNet layout); returns the scene folders in order."""
-    from data_gen.scans.scannet_write import write_scan  # the I/O layer; imported here so generation needs none
+    """Write `out_dir/scans/scene0000_00`, ... (ScanNet layout) and ScanNet's label table
+    `out_dir/scans/scannetv2-labels.combined.tsv` for their raw labels; returns the scene folders in
+    order. The scene types take turns (`run_scene_type`), so a few scenes show every kind of room."""
+    # The I/O layer, imported here so that generation needs none.
+    from data_gen.scans.label_table import FILE_NAME, write_label_table
+    from data_gen.scans.scannet_write import write_scan
 
+    scans = Path(out_dir) / "scans"
     paths = []
     for index in range(num_scenes):
         name = f"scene{index:04d}_00"
         scan, _ = generate_scene(name, scene_seed(seed, index), num_frames=num_frames, width=width,
-                                 height=height)
-        paths.append(write_scan(scan, Path(out_dir) / "scans" / name, sens=sens))
+                                 height=height, scene_type=run_scene_type(seed, index))
+        paths.append(write_scan(scan, scans / name, sens=sens))
+    scans.mkdir(parents=True, exist_ok=True)
+    write_label_table(scans / FILE_NAME, label_table_rows())
     return paths
 
 
@@ -94,25 +108,52 @@ def scene_seed(seed: int, index: int) -> int:
     return int(np.random.SeedSequence([seed, index]).generate_state(1, dtype=np.uint64)[0])
 
 
-def scene_layout(seed: int) -> tuple[str, Room, list[SceneObject]]:
-    """The scene type, room and furniture that `generate_scene(..., seed)` builds (cheap: no mesh, no
-    rendering); for checks that need the room itself."""
-    return _layout(np.random.default_rng(seed))
+def run_scene_type(seed: int, index: int) -> str:
+    """The scene type of scene `index` of a run seeded `seed`: the types in turn, from an offset."""
+    return SCENE_TYPES[(seed + index) % len(SCENE_TYPES)]
 
 
-def _layout(rng: np.random.Generator) -> tuple[str, Room, list[SceneObject]]:
-    """Draw the scene type, then a room and a layout that passes `layout_ok`; a cramped draw is
-    retried with a new room."""
-    scene_type = SCENE_TYPES[int(rng.integers(len(SCENE_TYPES)))]
+def scene_layout(seed: int, scene_type: str | None = None) -> tuple[str, Room, list[SceneObject]]:
+    """The scene type, room and furniture that `generate_scene(..., seed, scene_type=...)` builds
+    (cheap: no mesh, no rendering); for checks that need the room itself."""
+    return _layout(np.random.default_rng(seed), seed, scene_type)
+
+
+def _layout(rng: np.random.Generator, seed: int, scene_type: str | None
+            ) -> tuple[str, Room, list[SceneObject]]:
+    """Draw the scene type (the draw is made even when it is given, so the rest of the stream does
+    not depend on it), then a room and a layout that passes `layout_ok`; a cramped draw is retried
+    with a new room. Raw labels come from their own streams."""
+    drawn = SCENE_TYPES[int(rng.integers(len(SCENE_TYPES)))]
+    scene_type = scene_type or drawn
+    if scene_type not in RECIPES:
+        raise ValueError(f"unknown scene type {scene_type!r}; known: {list(SCENE_TYPES)}")
     for _ in range(50):
         room = random_room(rng)
-        max_objects = int(np.clip(room.area / 2.2, 6, 20))
+        max_floor = int(np.clip(room.area / 2.2, 6, 20))
         for _ in range(4):
-            # The plan has spares in case some do not fit; dropping the last placed keeps ids 0..n-1.
-            objects = place_objects(room, plan(scene_type, rng, max_objects), rng)[:max_objects]
+            objects = place_objects(room, plan(scene_type, rng, max_floor), rng, max_floor)
             if layout_ok(objects):
+                objects = [dataclasses.replace(o, raw_label=raw_label(o.label, seed, o.object_id)) for o in objects]
                 return scene_type, room, objects
     raise RuntimeError(f"could not furnish a {scene_type!r} room")  # never seen; would be a bug
+
+
+def _wall_labels(room: Room, objects: list[SceneObject], seed: int) -> list[str]:
+    """One label per wall: "wall", except that the wall behind a bathtub is sometimes annotated
+    "shower walls", as in ScanNet's bathrooms (its own stream, like the objects' raw labels)."""
+    walls = room.walls()
+    labels = [WALL] * len(walls)
+    rng = stable_rng("synthetic-wall-label", seed)
+    for o in objects:
+        if o.label == "bathtub" and rng.random() < 0.5:
+            labels[int(np.argmin([_segment_distance(o.center[:2], a, b) for a, b, _ in walls]))] = SHOWER_WALL
+    return labels
+
+
+def _segment_distance(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
+    t = np.clip((p - a) @ (b - a) / ((b - a) @ (b - a)), 0.0, 1.0)
+    return float(np.linalg.norm(p - (a + t * (b - a))))
 
 
 def _light_position(room: Room) -> np.ndarray:

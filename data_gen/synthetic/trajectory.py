@@ -3,6 +3,12 @@
 The walk visits a few far-apart spots of the largest free region (grid shortest paths, so it never
 crosses furniture), while the view sweeps more than a full turn with a slight downward pitch: over
 the clip every wall and most objects come into view.
+
+Appearance-order questions need four categories first seen at least 2 s apart. The sweep is timed
+for that: the first sightings along it are predicted (`sightings.py`), four categories spread along
+the turn are picked, and the sweep is re-timed (turning faster or slower, never back) so that they
+come into view at 0, 30, 60 and 90% of the clip; a few start headings and both directions are tried,
+and the first timing whose predicted sightings are SPACING apart is kept (else the closest).
 """
 
 from __future__ import annotations
@@ -13,9 +19,18 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse.csgraph import dijkstra
 
+from data_gen.scans.scan import SCANNET_FPS
 from data_gen.synthetic.freespace import FreeSpace
-from data_gen.synthetic.layout import CAMERA_OBJECT_MARGIN, CAMERA_WALL_MARGIN, SceneObject
+from data_gen.synthetic.layout import CAMERA_OBJECT_MARGIN, CAMERA_WALL_MARGIN, FLOOR, Box, SceneObject
 from data_gen.synthetic.room import Room, rect_distance
+from data_gen.synthetic.sightings import (
+    Occluders,
+    SurfacePoints,
+    category_sightings,
+    chain,
+    first_frames,
+    order_margin,
+)
 
 EYE_HEIGHT = 1.5  # metres above the floor
 # Guaranteed clearances of every camera position (the path cells have the larger CAMERA_* margins;
@@ -23,6 +38,11 @@ EYE_HEIGHT = 1.5  # metres above the floor
 MIN_WALL_CLEARANCE = 0.35
 MIN_OBJECT_CLEARANCE = 0.3
 MAX_PATH = 8.0  # metres walked over the clip at most: a brisk walk for 96 frames at 24 fps
+SWEEPS = 12  # candidate sweeps: 6 start headings x 2 directions
+RETIMINGS = 4  # re-timings of each (the view also depends on where the walk is at that time)
+REVEAL_AT = (0.0, 0.3, 0.6, 0.9)  # clip fractions at which four categories should first appear
+SPACING = 2.25  # seconds between four first sightings that end the search (2 s suffice; the rest is slack)
+MAX_TURN_RATE = 120.0  # degrees per second over any half second: a re-timed sweep turns no faster
 
 
 def intrinsics(width: int, height: int, hfov_deg: float) -> np.ndarray:
@@ -34,14 +54,73 @@ def intrinsics(width: int, height: int, hfov_deg: float) -> np.ndarray:
     return k
 
 
-def camera_path(room: Room, objects: list[SceneObject], rng: np.random.Generator, num_frames: int
-                ) -> np.ndarray:
-    """[N, 4, 4] camera-to-world poses (ScanNet camera axes: x right, y down, z forward)."""
+def camera_path(room: Room, objects: list[SceneObject], boxes: list[Box], rng: np.random.Generator,
+                num_frames: int, hfov_deg: float, aspect: float) -> np.ndarray:
+    """[N, 4, 4] camera-to-world poses (ScanNet camera axes: x right, y down, z forward).
+
+    hfov_deg: horizontal field of view; aspect: image width / height (the sweep is chosen by what
+    this frustum shows, so it does not depend on the resolution).
+    """
     xy = _walk(room, objects, rng, num_frames)  # [N, 2]
     s = np.linspace(0.0, 1.0, num_frames)
-    yaw = _yaw_sweep(room, xy, rng) + 0.06 * np.sin(2 * np.pi * 2.3 * s + rng.uniform(0, 6))
+    wobble = 0.06 * np.sin(2 * np.pi * 2.3 * s + rng.uniform(0, 6))
     pitch = -np.radians(15.0 + 5.0 * np.sin(2 * np.pi * 1.4 * s + rng.uniform(0, 6)))
     z = EYE_HEIGHT + rng.uniform(-0.08, 0.08) + 0.03 * np.sin(2 * np.pi * 3.1 * s)
+    turns = rng.uniform(1.05, 1.3)
+    offset = rng.uniform(0, 2 * np.pi)
+    tan_x = float(np.tan(np.radians(hfov_deg) / 2))
+    tan_half = (tan_x, tan_x / aspect)
+    surface, occluders = SurfacePoints(boxes, len(objects)), Occluders(boxes, room)
+    best_margin, best = -np.inf, None
+    frames = np.arange(num_frames)
+    duration = (num_frames - 1) / SCANNET_FPS  # seconds
+    for k in range(SWEEPS):
+        start, direction = offset + 2 * np.pi * (k // 2) / (SWEEPS // 2), (1.0, -1.0)[k % 2]
+        heading = _yaw_sweep(room, xy, start, direction * turns)  # [N]
+        # How far along the sweep MAX_TURN_RATE turns in the whole clip (the sweep's mean speed).
+        reach = np.radians(MAX_TURN_RATE) * duration / abs(heading[-1] - heading[0])
+        max_rate = max(MAX_TURN_RATE, _turn_rate(heading))  # the untimed sweep's own pace is fine
+        progress = np.linspace(0.0, 1.0, num_frames)  # [N] how far along `heading` each frame is
+        for _ in range(1 + RETIMINGS):
+            yaw = np.interp(progress * (num_frames - 1), frames, heading)  # [N]
+            poses = _poses(xy, yaw + wobble, pitch, z)
+            seen = category_sightings(objects, *first_frames(poses, tan_half, surface, occluders, len(objects)))
+            margin = order_margin(seen, SCANNET_FPS) if _turn_rate(yaw) <= max_rate + 1e-6 else -np.inf
+            if best is None or margin > best_margin:
+                best_margin, best = margin, poses
+            if best_margin >= SPACING:
+                return best
+            progress = _retimed(progress, [(progress[a], progress[b]) for a, b in seen.values()], reach)
+    return best
+
+
+def _retimed(progress: np.ndarray, seen: list[tuple[float, float]], reach: float) -> np.ndarray:
+    """[N] a new timing of the sweep: of the windows of sweep positions in which categories come
+    into view (`seen`: from a first glimpse to a clear view), four that follow one another with
+    the largest gaps, each clearly in view at the REVEAL_AT fractions of the clip; after the last,
+    on towards the end of the sweep, as far as `reach` (sweep per clip) allows."""
+    _, windows = chain(seen, len(REVEAL_AT))
+    if not windows:
+        return progress
+    anchors = [w[1] for w in windows]
+    end = min(1.0, anchors[-1] + reach * (1.0 - REVEAL_AT[-1]))
+    clip = np.linspace(0.0, 1.0, len(progress))
+    return np.interp(clip, [*REVEAL_AT, 1.0], [*anchors, end])
+
+
+def _turn_rate(yaw: np.ndarray) -> float:
+    """The fastest turn of headings yaw [N] (radians, one per frame), degrees per second averaged
+    over half a second."""
+    window = max(1, round(SCANNET_FPS / 2))
+    step = np.abs(np.diff(yaw))  # [N-1]
+    if len(step) < window:
+        return float(np.degrees(step.mean()) * SCANNET_FPS) if len(step) else 0.0
+    return float(np.degrees(np.convolve(step, np.ones(window) / window, mode="valid").max()) * SCANNET_FPS)
+
+
+def _poses(xy: np.ndarray, yaw: np.ndarray, pitch: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """[N, 4, 4] poses at positions xy [N, 2] and heights z [N], heading yaw [N], pitch [N] (no roll)."""
+    num_frames = len(xy)
     forward = np.stack([np.cos(pitch) * np.cos(yaw), np.cos(pitch) * np.sin(yaw), np.sin(pitch)], -1)  # [N,3]
     right = np.cross(forward, [0.0, 0.0, 1.0])
     right /= np.linalg.norm(right, axis=1, keepdims=True)
@@ -76,8 +155,9 @@ def view_distance(room: Room, xy: np.ndarray, yaw: np.ndarray) -> np.ndarray:
     return out
 
 
-def _yaw_sweep(room: Room, xy: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """[N] heading per frame: a little more than one full turn, slower where the view reaches far.
+def _yaw_sweep(room: Room, xy: np.ndarray, start: float, turns: float) -> np.ndarray:
+    """[N] heading per frame: `turns` turns (negative: clockwise) from `start`, slower where the view
+    reaches far.
 
     A uniform sweep spends as long staring at a wall half a metre away as at the far side of the
     room; dwelling in proportion to view distance (to the power 1.5) makes most frames show the
@@ -86,8 +166,7 @@ def _yaw_sweep(room: Room, xy: np.ndarray, rng: np.random.Generator) -> np.ndarr
     n = len(xy)
     frac = np.linspace(0.0, 1.0, n)
     sweep = np.linspace(0.0, 1.0, max(16 * n, 512))  # fine parameter of the turn
-    turns = rng.uniform(1.05, 1.3) * rng.choice([-1.0, 1.0])
-    heading = rng.uniform(0, 2 * np.pi) + 2 * np.pi * turns * sweep  # [K]
+    heading = start + 2 * np.pi * turns * sweep  # [K]
     time = sweep  # time (0..1) at which the camera faces `heading`
     for _ in range(3):
         pos = np.stack([np.interp(time, frac, xy[:, k]) for k in range(2)], axis=1)  # [K, 2]
@@ -137,7 +216,8 @@ def _walk(room: Room, objects: list[SceneObject], rng: np.random.Generator, num_
 def _free_space(room: Room, objects: list[SceneObject], wall_margin: float) -> FreeSpace:
     free = FreeSpace.of_room(room, wall_margin)
     for o in objects:
-        free = free.without(o.center, o.half, o.yaw, CAMERA_OBJECT_MARGIN)
+        if o.mount == FLOOR:  # the others hang on walls (within the wall margin) or stand on these
+            free = free.without(o.center, o.half, o.yaw, CAMERA_OBJECT_MARGIN)
     return free
 
 

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from data_gen.build.config import BuildConfig
-from data_gen.build.run import DatasetBuildError, build_dataset, process_scene, settings_hash
+from data_gen.build.run import DatasetBuildError, build_dataset, list_scenes, process_scene, settings_hash
 from data_gen.qa.config import QAConfig
 from data_gen.qa.labels import LabelMapping
 from data_gen.schema import RECORD_SCHEMA
@@ -62,6 +62,46 @@ def test_outputs_and_schema(built):
     assert len(row["frame_indices"]) == len(row["uniform_indices"]) == QA.num_frames
 
 
+def test_card_counts_letters_and_categories_and_writes_meta_info(built):
+    where, card = built
+    ds = where / "dataset"
+    for split in ("train", "val"):
+        rows = pq.read_table(ds / split).to_pylist()
+        letters: dict[str, dict[str, int]] = {}
+        for r in rows:
+            if r["problem_type"] == "multiple_choice":
+                by = letters.setdefault(r["question_type"], {})
+                by[r["ground_truth"]] = by.get(r["ground_truth"], 0) + 1
+        assert card["counts"][split]["answer_letters"] == {t: dict(sorted(v.items())) for t, v in sorted(letters.items())}
+        for qt, by in letters.items():
+            if qt != "object_rel_direction_easy":  # fixed "A. left, B. right"; balanced per scene only
+                assert max(by.values()) - min(by.values()) <= 1 or len(by) == 1, (split, qt, by)
+    meta_info = json.loads((ds / "meta_info.json").read_text())
+    assert set(meta_info) == set(card["split_of_scene"])
+    for name, entry in meta_info.items():
+        assert {"room_size", "room_center", "object_counts", "object_bbox"} <= set(entry)
+        split = card["split_of_scene"][name]
+        for category, n in entry["object_counts"].items():
+            assert len(entry["object_bbox"][category]) == n
+            assert card["categories"][split][category]["objects"] >= n
+
+
+def test_build_from_meta_info_alone(built, tmp_path):
+    """data.meta_info: the build's own meta_info.json in, questions out without frames."""
+    where, _ = built
+    card = build_dataset(None, tmp_path / "dataset", tmp_path / "cache", QA, BuildConfig(), seed=0,
+                         log=lambda _: None, meta_info=where / "dataset" / "meta_info.json")  # fmt: skip
+    rows = [r for split in ("train", "val") for r in pq.read_table(tmp_path / "dataset" / split).to_pylist()]
+    assert rows and card["rejects"] == []
+    assert all(r["frame_indices"] == [] and r["uniform_indices"] == [] for r in rows)
+    assert "obj_appearance_order" not in {r["question_type"] for r in rows}
+    from_scans = {r["id"]: r for split in ("train", "val") for r in pq.read_table(where / "dataset" / split).to_pylist()}
+    shared = [r for r in rows if r["id"] in from_scans]
+    assert shared  # the same questions, where both selections took them
+    for r in shared:
+        assert (r["question"], r["ground_truth"]) == (from_scans[r["id"]]["question"], from_scans[r["id"]]["ground_truth"]) or r["problem_type"] == "multiple_choice"
+
+
 def test_loads_with_hf_datasets(built):
     import datasets
 
@@ -81,7 +121,7 @@ def test_interrupted_build_redoes_no_finished_scene(built, scans, tmp_path):
     where, _ = built
     cache = tmp_path / "cache"
     # A build killed after two scenes: their cache entries exist, plus a half-written temp file.
-    for scene in sorted(scans.iterdir())[:2]:
+    for scene in list_scenes(scans)[:2]:
         labels = LabelMapping.load(QA, scans)
         process_scene({"scene_dir": str(scene)}, cache_dir=str(cache), qa=QA, labels=labels, seed=0,
                       settings=settings_hash(QA, 0, labels))
@@ -97,7 +137,7 @@ def test_interrupted_build_redoes_no_finished_scene(built, scans, tmp_path):
 def test_corrupt_scene_is_rejected_with_reason(scans, tmp_path, ray_session):
     bad_scans = tmp_path / "scans"
     shutil.copytree(scans, bad_scans)
-    victim = sorted(bad_scans.iterdir())[1]
+    victim = list_scenes(bad_scans)[1]
     agg = victim / f"{victim.name}.aggregation.json"
     agg.write_text(agg.read_text()[:50])  # truncated JSON
     card = build(bad_scans, tmp_path, max_reject_fraction=0.5)
@@ -127,7 +167,7 @@ def test_scene_content_hash_is_sha256_of_sorted_paths_and_bytes(scans, tmp_path)
     from data_gen.build.scene_cache import scene_content_hash
 
     scene = tmp_path / "scene"
-    shutil.copytree(sorted(scans.iterdir())[0], scene)
+    shutil.copytree(list_scenes(scans)[0], scene)
     (scene / "extra" / "deeper").mkdir(parents=True)
     (scene / "extra" / "deeper" / "b.bin").write_bytes(b"\0" * 3_000_000)  # more than one read
     (scene / "extra" / "a.txt").write_text("a")

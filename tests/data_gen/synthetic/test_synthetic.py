@@ -9,12 +9,16 @@ import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 
+from data_gen.scans.label_table import FILE_NAME
 from data_gen.scans.scan import Scan
-from data_gen.synthetic.room import Room, rect_distance
-from data_gen.synthetic.scenes import generate_scene, scene_layout, scene_seed, synthesize_scans
+from data_gen.synthetic.furniture import CATALOGUE, FLOOR, ON, OPENING
+from data_gen.synthetic.labels import RAW_LABELS, question_category
+from data_gen.synthetic.room import Room, rect_distance, rotation2
+from data_gen.synthetic.scenes import SCENE_TYPES, generate_scene, scene_layout, scene_seed, synthesize_scans
 
 SMALL = {"num_frames": 8, "width": 160, "height": 120}
 ROOM_LABELS = {"wall", "floor", "ceiling"}
+STRUCTURE = ROOM_LABELS | {"shower walls"}
 INFO_KEYS = ("colorWidth colorHeight depthWidth depthHeight fx_color fy_color mx_color my_color fx_depth "
              "fy_depth mx_depth my_depth numColorFrames numDepthFrames sceneType axisAlignment").split()
 
@@ -157,15 +161,16 @@ def test_instances_match_objects(scenes):
     for scan, objects in scenes.values():
         by_id = {i.object_id: i for i in scan.instances}
         assert len(by_id) == len(scan.instances)
-        furniture = [i for i in scan.instances if i.label not in ROOM_LABELS]
-        assert Counter(i.label for i in furniture) == Counter(o.label for o in objects)
-        counts = Counter(o.label for o in objects)
+        furniture = [i for i in scan.instances if i.object_id < len(objects)]
+        assert Counter(i.label for i in furniture) == Counter(o.raw_label for o in objects)
+        assert {i.label for i in scan.instances[len(objects):]} <= STRUCTURE
+        assert {i.label for i in scan.instances} >= {"floor", "ceiling"}
+        counts = Counter(question_category(o.label) for o in objects) - Counter({None: len(objects)})
         assert max(counts.values()) > 1 and min(counts.values()) == 1
-        assert 6 <= len(objects) <= 20
-        assert {i.label for i in scan.instances} >= ROOM_LABELS
+        assert 6 <= sum(o.mount == FLOOR for o in objects) <= 20
         for o in objects:
             inst = by_id[o.object_id]
-            assert inst.label == o.label
+            assert inst.label == o.raw_label and o.raw_label in dict(RAW_LABELS[o.label])
             # The instance's vertices span exactly the object's box, in the object's own frame.
             c, s = np.cos(o.yaw), np.sin(o.yaw)
             rel = scan.vertices[inst.vertex_ids].astype(np.float64) - o.center
@@ -183,17 +188,66 @@ def _footprint_points(o, step: float = 0.05) -> np.ndarray:
     return local @ np.array([[c, s], [-s, c]]) + o.center[:2]
 
 
-@pytest.mark.parametrize("seed", range(12))
+def _stack(o, objects) -> set[int]:
+    """Ids of what `o` stands on, what that stands on, ..."""
+    out = set()
+    while o.support >= 0:
+        out.add(o.support)
+        o = objects[o.support]
+    return out
+
+
+def _heights_overlap(a, b) -> bool:
+    return a.base < b.top - 1e-6 and b.base < a.top - 1e-6
+
+
+@pytest.mark.parametrize("seed", range(15))
 def test_layout_rules(seed):
-    _, room, objects = scene_layout(seed)
+    _, room, objects = scene_layout(seed, SCENE_TYPES[seed % len(SCENE_TYPES)])
     for o in objects:
-        assert o.center[2] == pytest.approx(o.size[2] / 2)  # standing on the floor
         pts = _footprint_points(o)
         assert room.contains(pts, margin=0.0).all(), f"{o.label} leaves the room"
+        assert o.top <= room.height - 0.1
+        back = o.center[:2] + rotation2(o.yaw)[:, 1] * o.half[1]  # middle of its back side
+        if o.mount == FLOOR:
+            assert o.base == pytest.approx(0.0)
+        elif o.mount == ON:  # on the top of what it stands on, within its outline, facing its way
+            support = objects[o.support]
+            top, _, _ = CATALOGUE[support.label].surface(support.size)  # a bed's mattress, a sofa's seat
+            assert o.base == pytest.approx(support.base + top) and o.base > 0.1
+            assert o.support < o.object_id and o.yaw == support.yaw
+            assert (rect_distance(pts, support.center, support.half, support.yaw) < 1e-9).all()
+        else:  # in a wall (a door from the floor, a window at sill height) or hung on one
+            assert room.clearance(back[None])[0] == pytest.approx(0.0, abs=0.01)
+            assert {"door": 0.0 <= o.base < 1e-9, "window": 0.8 <= o.base <= 1.0}.get(o.label, o.base >= 0.8)
         for other in objects:
-            if other.object_id != o.object_id:
+            stacked = other.object_id in _stack(o, objects) or o.object_id in _stack(other, objects)
+            if other.object_id != o.object_id and not stacked and _heights_overlap(o, other):
                 assert (rect_distance(pts, other.center, other.half, other.yaw) > 0).all(), \
                     f"{o.label} {o.object_id} overlaps {other.label} {other.object_id}"
+    for door in (o for o in objects if o.label == "door"):  # the floor in front of a door stays free
+        along, front = rotation2(door.yaw)[:, 0], -rotation2(door.yaw)[:, 1]
+        a, d = np.meshgrid(np.linspace(-door.half[0], door.half[0], 10), np.linspace(0.05, 0.85, 9))
+        strip = door.center[:2] + front * door.half[1] + a.reshape(-1, 1) * along + d.reshape(-1, 1) * front
+        for o in objects:
+            if o.mount == FLOOR:
+                assert (rect_distance(strip, o.center, o.half, o.yaw) > 0).all(), f"{o.label} blocks a door"
+
+
+def test_openings_and_small_things_are_mounted_as_in_real_rooms():
+    layouts = [scene_layout(scene_seed(0, i), SCENE_TYPES[i % len(SCENE_TYPES)])[2] for i in range(10)]
+    objects = [o for layout in layouts for o in layout]
+    for label, mount in (("door", OPENING), ("window", OPENING), ("clock", "wall"), ("monitor", ON)):
+        assert CATALOGUE[label].mount == mount
+    by_label = {label: [o for o in objects if o.label == label] for label in ("door", "window", "monitor", "pillow")}
+    assert all(by_label.values()), "every kind occurs in ten rooms"
+    for door in by_label["door"]:  # real-world sizes: about 0.9 x 2 m, a few centimetres thick
+        assert 0.85 <= door.size[0] <= 0.95 and 1.9 <= door.size[2] <= 2.15 and door.size[1] < 0.06
+    layout_of = {id(o): layout for layout in layouts for o in layout}
+    for monitor in by_label["monitor"]:
+        assert layout_of[id(monitor)][monitor.support].label in ("desk", "table")
+    for pillow in by_label["pillow"]:
+        assert layout_of[id(pillow)][pillow.support].label in ("mattress", "bed", "sofa")
 
 
 def test_scene_layout_matches_generate_scene(scenes):
@@ -284,6 +338,8 @@ def test_synthesize_scans_same_bytes(tmp_path):
         assert files_a == files_b and len(files_a) > 8
         for rel in files_a:
             assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
+    table = tmp_path / "a" / "scans" / FILE_NAME  # ScanNet's label table for the raw labels, beside the scenes
+    assert table.read_bytes() == (tmp_path / "b" / "scans" / FILE_NAME).read_bytes()
     assert scene_seed(7, 0) != scene_seed(7, 1) and scene_seed(7, 0) != scene_seed(8, 0)
 
 
