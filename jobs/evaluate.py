@@ -1,4 +1,4 @@
-"""python -m jobs.evaluate --config FILE [key=value ...]: run_dir/eval (report, plot, predictions)."""
+"""python -m jobs.evaluate --config FILE [key=value ...]: run_dir/eval/<name> (report, plot, predictions)."""
 
 from pipelines.config import job_config, run_job
 

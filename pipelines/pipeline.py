@@ -40,7 +40,7 @@ STAGES = [
         "evaluate",
         "pipelines.evaluate.run",
         "eval",
-        "report.md, report.json, per_task.png, predictions.parquet",
+        "report.md, report.json, per_task.png, predictions.parquet, completions.jsonl",
     ),
 ]
 
@@ -65,7 +65,7 @@ def summary(cfg: RunConfig, stages: list[Stage] = STAGES) -> list[str]:
     wandb_dir = cfg.run_path / "wandb"
     if any(wandb_dir.glob("offline-run-*")):
         lines.append(f"  {'W&B':<14} {wandb_dir} (offline; upload: wandb sync {wandb_dir}/offline-run-*)")
-    report = cfg.run_path / "eval" / "report.json"
+    report = _eval_dir(cfg) / "report.json"
     if report.is_file():
         from pipelines.evaluate.report import text_table
 
@@ -78,7 +78,16 @@ def summary(cfg: RunConfig, stages: list[Stage] = STAGES) -> list[str]:
     return lines
 
 
+def _eval_dir(cfg: RunConfig):
+    """run_dir/eval/<name>: where this config's evaluation writes (one folder per benchmark)."""
+    from pipelines.evaluate.run import output_dir
+
+    return output_dir(cfg)
+
+
 def _where(cfg: RunConfig, stage: Stage) -> str:
     if stage.name == "synth_scans" and cfg.data.scans_dir:
         return f"skipped: scans from {cfg.scans_path()}"
+    if stage.name == "evaluate":
+        return f"{_eval_dir(cfg)}/  {stage.contents}"
     return f"{cfg.run_path / stage.folder}/  {stage.contents}"

@@ -10,6 +10,9 @@
 - `score(completion, problem_type, ground_truth)`: format (0/1), accuracy (0/1 for multiple
   choice, MRA for numerical) and their weighted sum.
 - `length_bonus(...)`: Video-R1's group-level length bonus, applied after per-sample scoring.
+- `accuracy(completion, problem_type, ground_truth, rule=..., answer_tag=...)`: evaluation's
+  score under a named rule: `official` (VSI-Bench's scorer exactly, `official_token`) or
+  `lenient` (the `parse_answer` reading GRPO trains with).
 
 Nothing here raises on a completion, whatever its text. A bad `problem_type` or a ground truth
 that does not parse is a data bug and raises ValueError (reward actors count it as an error).
@@ -27,6 +30,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 PROBLEM_TYPES = ("numerical", "multiple_choice")
+SCORING_RULES = ("official", "lenient")
 
 # VSI-Bench computes the thresholds as np.linspace(0.50, 0.95, 10) and compares against 1 - theta;
 # the same floats here make boundary cases (|p - g| / |g| == 0.1) score as the benchmark does.
@@ -249,3 +253,61 @@ def length_bonus(
             if lo <= num_tokens[i] <= hi:
                 bonus[i] = config.length_bonus_value
     return bonus
+
+
+# --- evaluation's scoring rules ---
+
+
+def official_token(text: str) -> str:
+    """What VSI-Bench's scorer reads from an answer (its `fuzzy_matching`): the text before the
+    first space character (a space only: "B\\nC" stays whole), a trailing run of '.' stripped,
+    then surrounding whitespace. "B." -> "B", "4.5 m" -> "4.5", " B" -> "" (a leading space)."""
+    return text.split(" ", 1)[0].rstrip(".").strip()
+
+
+def official_accuracy(text: str, problem_type: str, ground_truth: str | float) -> tuple[float, str | float | None]:
+    """VSI-Bench's rule on `text`: (score, what was read; None = nothing usable).
+
+    multiple_choice: 1.0 when `official_token(text)` equals the ground-truth letter, case
+    ignored, else 0.0 ("(B)", "B:" and "Answer: B" score 0). numerical: `float()` of the token
+    (Python's, as the benchmark: "4", "4.", "1e3", "1_000" read; "4m", "about" do not and score
+    0), then MRA against float(ground_truth); nan and inf score 0."""
+    if problem_type not in PROBLEM_TYPES:
+        raise ValueError(f"problem_type must be one of {PROBLEM_TYPES}, got {problem_type!r}")
+    token = official_token(text) if isinstance(text, str) else ""
+    if problem_type == "multiple_choice":
+        return (1.0 if token.lower() == str(ground_truth).strip().lower() else 0.0), token or None
+    try:
+        value = float(token)
+    except (ValueError, OverflowError):
+        return 0.0, None
+    if not math.isfinite(value):
+        return 0.0, None
+    return mean_relative_accuracy(value, float(ground_truth)), value
+
+
+def accuracy(
+    completion: str,
+    problem_type: str,
+    ground_truth: str | float,
+    *,
+    rule: str = "official",
+    answer_tag: bool = False,
+) -> tuple[float, str | float | None]:
+    """Evaluation's score of one completion in [0, 1] and the answer read (None = none).
+
+    rule `official`: `official_accuracy` on the completion, or, with `answer_tag` (a think-format
+    prompt), on the stripped content of its last closed `<answer>...</answer>` span (the whole
+    text when there is none). rule `lenient`: `parse_answer` (always reads the answer span; the
+    first number anywhere, or "(b)", "B:" as letters) with MRA or letter match, as GRPO's accuracy
+    reward. Raises ValueError for an unknown rule or problem_type or a ground truth that does not
+    parse; never for any completion text."""
+    if rule == "lenient":
+        scores, parsed = score_and_parse(completion, problem_type, ground_truth)
+        return scores["accuracy"], parsed
+    if rule != "official":
+        raise ValueError(f"scoring rule must be one of {SCORING_RULES}, got {rule!r}")
+    text = completion if isinstance(completion, str) else ""
+    if answer_tag:
+        text = answer_span(text).strip()
+    return official_accuracy(text, problem_type, ground_truth)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+DIRECT_MAX_NEW_TOKENS = 16  # VSI-Bench's harness: greedy, 16 new tokens for a direct answer
+THINK_MAX_NEW_TOKENS = 512  # room for <think>...</think><answer>...</answer> (grpo.max_completion_length)
 
 
 class EvalConfig(BaseModel):
@@ -14,26 +18,63 @@ class EvalConfig(BaseModel):
     """Dataset split to evaluate (train or val), when source = dataset."""
     source: Literal["dataset", "vsibench"] = "dataset"
     """What to evaluate on: `dataset` = run_dir/dataset/<split>/*.parquet with frames from the scans;
-    `vsibench` = the VSI-Bench file (eval.vsibench_file) with its videos (eval.videos_dir)."""
+    `vsibench` = a VSI-Bench question file (eval.vsibench_file) with its videos (eval.videos_dir)."""
     vsibench_file: str | None = None
-    """VSI-Bench questions, Parquet or JSON / JSON Lines (columns id, dataset, scene_name,
-    question_type, question, options, ground_truth). Required when source = vsibench."""
+    """VSI-Bench questions, Parquet, JSON or JSON Lines, in either format (eval.file_format):
+    the HF release (id, dataset, scene_name, question_type, question, options, ground_truth) or
+    the Spatial-MLLM authors' v1.0 eval file (problem, problem_type, options, solution, path,
+    original_question_type). Required when source = vsibench."""
+    file_format: Literal["auto", "vsi_bench", "spatial_mllm_v1"] = "auto"
+    """Format of eval.vsibench_file; `auto` = told apart by the first row's columns."""
     videos_dir: str | None = None
-    """Folder holding {dataset}/{scene_name}.mp4; null = the folder of eval.vsibench_file."""
+    """Folder holding the videos ({dataset}/{scene_name}.mp4, or the v1.0 file's `path`s); null =
+    the folder of eval.vsibench_file."""
+    name: str | None = None
+    """Outputs go to run_dir/eval/<name>/; null = the split (`val`) for our dataset, `vsibench` for
+    a question file, plus `-<stage>-step_<N>` when eval.model is a training checkpoint. Set it to
+    keep several evaluations of one benchmark apart (other frames, prompts or models)."""
+    model: str | None = None
+    """The model to evaluate: null = run_dir/grpo/final, else run_dir/sft/final, else
+    model.preset (with model.path weights); or a folder: a save_pretrained folder, a released
+    checkpoint, or a training checkpoint <run>/{sft,grpo}/checkpoints/step_N (DeepSpeed ZeRO shards,
+    consolidated on load onto the model that stage starts from)."""
     num_frames: int = Field(16, ge=1)
     """Frames per question, count. Paper: 16."""
-    frame_sampling: Literal["space_aware", "uniform"] = "space_aware"
-    """Which frames: `space_aware` = the record's frame_indices (our dataset); `uniform` = evenly
-    spaced. A video without geometry (VSI-Bench mp4) is always sampled uniformly."""
+    frame_sampling: Literal["space_aware", "uniform", "presampled"] | None = None
+    """Which frames. null = `space_aware` for our dataset, `presampled` for a question file when
+    eval.frames_dir is set, else `uniform`. `space_aware`: our records' frame_indices; for videos,
+    per-video indices from eval.frame_indices_file. `uniform`: our records' uniform_indices; for
+    videos, num_frames evenly spaced (qwen-vl-utils' indices). `presampled`: the image files of
+    eval.frames_dir/<dataset>/<scene_name>/ (the authors' space-aware frames), in name order."""
+    frames_dir: str | None = None
+    """Folder of pre-sampled frames, <dataset>/<scene_name>/*.png (or .jpg), as the authors ship
+    their space-aware frames; used when frame_sampling is presampled (or null)."""
+    frame_indices_file: str | None = None
+    """JSON object {"<dataset>/<scene_name>": [frame index, ...]}: space-aware frame indices per
+    video, as the frame-sampling job will write them; needed for frame_sampling=space_aware on videos."""
+    prompt_style: Literal["spatial_mllm", "vsi_bench", "think"] | None = None
+    """How questions are asked (pipelines/prompting.py): `spatial_mllm` (the authors' eval
+    script), `vsi_bench` (VSI-Bench's harness: "These are frames of a video." first) or `think`
+    (<think>...</think><answer>...</answer>). null = as the evaluated model was trained: `think` when
+    its stage had think_format, else that stage's prompt_style; `spatial_mllm` for model.preset /
+    model.path."""
+    scoring: Literal["official", "lenient"] = "official"
+    """`official` = VSI-Bench's rule exactly (first space-separated token, trailing '.' stripped:
+    letter equality, case ignored, or float() then MRA; anything else 0); `lenient` = the reading
+    GRPO's accuracy reward uses (first number anywhere, "(b)", "B:"). With a think prompt, both read
+    the <answer> tag first."""
     batch_size: int = Field(4, ge=1)
-    """Questions per generate() call on one replica, count."""
+    """Questions per generate() call on one replica, count (the questions of one video share its
+    encoding)."""
     num_replicas: int = Field(1, ge=1)
     """Model replicas in the Ray Data actor pool, count; each takes one GPU when the cluster has GPUs."""
-    max_new_tokens: int = Field(256, ge=1)
-    """Greedy decoding budget per answer, tokens (room for a short <think> before <answer>)."""
-    think_format: bool | None = None
-    """Ask for <think>...</think><answer>...</answer> in the prompt; null = as the evaluated model
-    was trained (grpo.think_format for grpo/final, sft.think_format for sft/final, off otherwise)."""
+    max_new_tokens: int | None = Field(None, ge=1)
+    """Greedy decoding budget per answer, tokens; null = 16 for a direct answer (VSI-Bench's
+    harness), 512 for the think format."""
+    max_bad_video_fraction: float = Field(0.05, ge=0.0, le=1.0)
+    """Share of the videos (scan folders for our dataset) that may fail to decode, fraction: their
+    questions score 0 and are listed in the report; one more stops the run, naming them. 0 = the
+    first bad video stops it."""
     limit: int = Field(0, ge=0)
     """Evaluate only the first this-many questions, count; 0 = all."""
 
@@ -41,4 +82,12 @@ class EvalConfig(BaseModel):
     def _vsibench_needs_a_file(self) -> EvalConfig:
         if self.source == "vsibench" and not self.vsibench_file:
             raise ValueError("eval.source=vsibench needs eval.vsibench_file (Parquet or JSON)")
+        if self.name is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.=+-]*", self.name):
+            raise ValueError(f"eval.name={self.name!r}: use letters, digits and _ . = + - (a folder name)")
         return self
+
+    def decoding_budget(self, think: bool) -> int:
+        """max_new_tokens, or its default for the prompt's answer format."""
+        if self.max_new_tokens is not None:
+            return self.max_new_tokens
+        return THINK_MAX_NEW_TOKENS if think else DIRECT_MAX_NEW_TOKENS

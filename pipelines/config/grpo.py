@@ -83,6 +83,9 @@ class GRPOConfig(OptimizerConfig):
     """Which record column picks the frames: frame_indices (space-aware) or uniform_indices."""
     think_format: bool = True
     """Ask for `<think>...</think><answer>...</answer>` in the prompt (the format reward expects it)."""
+    prompt_style: Literal["spatial_mllm", "vsi_bench"] = "spatial_mllm"
+    """Wording of the question turn (pipelines/prompting.py), as sft.prompt_style; with
+    think_format the post-prompt is the think/answer instruction."""
     shuffle: bool = True
     """Shuffle the prompts each epoch (a pure function of seed and epoch); false = file order."""
     reward: RewardConfig = Field(default_factory=RewardConfig)

@@ -35,6 +35,10 @@ class SFTConfig(OptimizerConfig):
     think_format: bool = False
     """Target `<think>{rationale}</think><answer>{answer}</answer>` and ask for that format (the
     cold start before GRPO); false = the bare answer."""
+    prompt_style: Literal["spatial_mllm", "vsi_bench"] = "spatial_mllm"
+    """Wording of the question turn (pipelines/prompting.py): `spatial_mllm` = the authors' eval
+    script (question, options, VSI-Bench's post-prompt), `vsi_bench` = the same after VSI-Bench's
+    "These are frames of a video." line. Evaluation asks a model trained here in the same words."""
     shuffle: bool = True
     """Shuffle the records each epoch (a pure function of seed and epoch); false = file order."""
     skip_bad_records: bool = False

@@ -1,66 +1,108 @@
-"""One model replica of the evaluation's Ray Data actor pool: frames in, greedy completions out.
+"""The two Ray Data steps of an evaluation: decode a video once, then answer all of its questions.
 
-`Predictor(preset_or_path, path, dtype, max_new_tokens, seed, think)` loads the model once; each
-call takes a numpy batch of items (pipelines.evaluate.inputs) holding their `frames`, asks each
-question the way training did (`pipelines.prompting`), and returns `index` and `prediction` (the
-decoded completion, special tokens dropped).
+    group row {"group", "video", "frames" (spec JSON), "questions" (JSON)}
+      -> decode_group (CPU task)   + "frames_array" [N, H, W, 3] uint8, "error" ("" = decoded)
+      -> Predictor (actor)         one row per question: "index", "prediction", "error"
+
+A group is one video (or scan, or frame folder) with one frame-id set (`inputs.frame_groups`):
+its frames are decoded once and travel once. The replica preprocesses them once, runs both
+encoders once (`model.encode_videos`), and generates every question of the video from those
+embeddings, `batch_size` questions per greedy `generate` call. A video that cannot be read
+fails only its own questions: they come back with `error` set and no prediction.
 """
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
+from data_gen.errors import InputError
 from pipelines import prompting
 from pipelines.evaluate.inputs import load_frames
 
-PROMPT_FIELDS = ("question", "options", "problem_type")
+NO_FRAMES = np.zeros((0, 1, 1, 3), dtype=np.uint8)
 
 
-def with_frames(row: dict) -> dict:
-    """Ray Data map step: what the prompt needs plus the decoded frames, [N, H, W, 3] uint8."""
-    return {"index": row["index"], **{k: row[k] for k in PROMPT_FIELDS}, "frames": np.stack(load_frames(row))}
+def decode_group(row: dict) -> dict:
+    """Ray Data map step: the group's frames as one [N, H, W, 3] uint8 array, or its error. Any
+    failure to read them is this group's error, never the run's: the questions of a bad video
+    score 0 and the run goes on (up to eval.max_bad_video_fraction)."""
+    spec = json.loads(row["frames"])
+    try:
+        frames, error = np.stack(load_frames(spec)), ""
+    except InputError as e:  # VideoError, RecordError: the message names the file
+        frames, error = NO_FRAMES, str(e)
+    except Exception as e:  # noqa: BLE001 - a decoder's unexpected failure on one file
+        frames, error = NO_FRAMES, f"{spec['path']}: cannot be read ({type(e).__name__}: {e})"
+    return {**row, "frames_array": frames, "error": error}
 
 
 class Predictor:
-    """A model replica (a Ray Data actor). GPU when the actor was given one, else CPU."""
+    """A model replica (a Ray Data actor). GPU when the actor was given one, else CPU.
 
-    def __init__(
-        self,
-        preset_or_path: str,
-        path: str | None,
-        dtype: str,
-        max_new_tokens: int,
-        seed: int,
-        think: bool,
-        spatial_weights: str | None = None,
-    ):
+    `source`: a `models.ModelSource` (which weights, how to ask); `max_new_tokens`: the greedy
+    budget; `batch_size`: questions per generate call."""
+
+    def __init__(self, source, dtype: str, max_new_tokens: int, seed: int, batch_size: int):
+        import torch
+
+        from pipelines.evaluate.models import load_model
+
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.model, self.processor = load_model(source, dtype=dtype, device=self.device, seed=seed)
+        self.source = source
+        self.max_new_tokens = max_new_tokens
+        self.batch_size = batch_size
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        index, prediction, error = [], [], []
+        for g in range(len(batch["group"])):
+            questions = json.loads(str(batch["questions"][g]))
+            failed = str(batch["error"][g])
+            answers = [""] * len(questions) if failed else self.answer(batch["frames_array"][g], questions)
+            index += [q["index"] for q in questions]
+            prediction += answers
+            error += [failed] * len(questions)
+        return {
+            "index": np.asarray(index, dtype=np.int64),
+            "prediction": np.asarray(prediction, dtype=object),
+            "error": np.asarray(error, dtype=object),
+        }
+
+    def prompts(self, questions: list[dict]) -> list[str]:
+        src = self.source
+        return [prompting.prompt_text(self.processor, q, think=src.think, style=src.style) for q in questions]
+
+    def answer(self, frames: np.ndarray, questions: list[dict]) -> list[str]:
+        """Greedy completions (special tokens dropped) for the questions of one video, [N, H, W, 3]."""
         import torch
 
         import modeling
 
-        self.device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.model, self.processor = modeling.load(
-            preset_or_path, path=path, spatial_weights=spatial_weights, dtype=dtype, device=self.device, seed=seed
-        )
-        self.model.eval()
-        self.max_new_tokens = max_new_tokens
-        self.think = think
-
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        import torch
-
-        n = len(batch["index"])
-        items = [
-            {"question": str(batch["question"][i]), "options": [str(o) for o in batch["options"][i]],
-             "problem_type": str(batch["problem_type"][i])}
-            for i in range(n)
-        ]  # fmt: skip
-        texts = [prompting.prompt_text(self.processor, it, think=self.think) for it in items]
-        videos = [list(batch["frames"][i]) for i in range(n)]  # each: N frames [H, W, 3] uint8
-        inputs = self.processor(text=texts, videos=videos, return_tensors="pt", padding_side="left")
-        inputs = inputs.to(self.device)
+        texts = self.prompts(questions)
+        video = self.processor(text=texts[:1], videos=[list(frames)], return_tensors="pt").to(self.device)
+        merge = self.model.config.vision_config.spatial_merge_size
+        tokens = int(video["video_grid_thw"].prod()) // merge**2  # <|video_pad|> tokens of this video
+        pad = self.processor.video_token
+        out: list[str] = []
         with torch.inference_mode():
-            out = self.model.generate(**inputs, do_sample=False, max_new_tokens=self.max_new_tokens)
-        new_tokens = out[:, inputs["input_ids"].shape[1] :]  # [B, T_new]: left padding keeps prompts aligned
-        completions = self.processor.batch_decode(new_tokens, skip_special_tokens=True)
-        return {"index": batch["index"], "prediction": np.asarray(completions, dtype=object)}
+            embeds = self.model.encode_videos(  # both encoders, once per video: [tokens, hidden]
+                video["pixel_values_videos"], video["video_grid_thw"], video.get("spatial_pixel_values")
+            )
+            for start in range(0, len(texts), self.batch_size):
+                chunk = [t.replace(pad, pad * tokens) for t in texts[start : start + self.batch_size]]
+                enc = self.processor.tokenizer(chunk, padding=True, padding_side="left", return_tensors="pt")
+                enc = enc.to(self.device)
+                rows_embeds, rows_grid = modeling.expand_video_inputs(embeds, video["video_grid_thw"], len(chunk), merge)
+                generated = self.model.generate(
+                    input_ids=enc["input_ids"],
+                    attention_mask=enc["attention_mask"],
+                    video_grid_thw=rows_grid,  # [B, 3]
+                    video_embeds=rows_embeds,  # [B * tokens, hidden]
+                    do_sample=False,
+                    max_new_tokens=self.max_new_tokens,
+                )
+                new_tokens = generated[:, enc["input_ids"].shape[1] :]  # [B, T_new]: left padding aligns prompts
+                out += self.processor.batch_decode(new_tokens, skip_special_tokens=True)
+        return out

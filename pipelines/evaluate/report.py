@@ -1,11 +1,14 @@
-"""The evaluation's outputs under run_dir/eval, each written atomically (temporary name, then rename):
+"""The evaluation's outputs under run_dir/eval/<name>, each written atomically (temporary name, then
+rename):
 
-- `report.json`: our per-task, per-level, micro and macro scores (percent), counts, the model and
-  inputs evaluated, and the paper's Table 1 rows;
-- `report.md`: a markdown table, our row beside the paper's rows, then per-level detail;
+- `report.json`: our per-task, per-level, micro and macro scores (percent), counts, the model,
+  prompt style, scoring rule, frames and inputs evaluated, unreadable videos (and the scores over
+  the readable ones), and the paper's Table 1 rows;
+- `report.md`: a markdown table, our row(s) beside the paper's rows, then per-level detail and the
+  unreadable videos;
 - `per_task.png`: grouped bars per task, ours against the paper's models;
 - `predictions.parquet`: one row per question (id, question_type, problem_type, question, options,
-  ground_truth, prediction, parsed, score).
+  ground_truth, video, prediction, parsed, score, error).
 """
 
 from __future__ import annotations
@@ -27,12 +30,21 @@ PREDICTION_SCHEMA = pa.schema(
         pa.field("question", pa.string()),
         pa.field("options", pa.list_(pa.string())),
         pa.field("ground_truth", pa.string()),
-        pa.field("prediction", pa.string()),  # the model's whole completion
+        pa.field("video", pa.string()),  # the video (scan, frame folder) its frames come from
+        pa.field("prediction", pa.string()),  # the model's whole completion; null when its video failed
         pa.field("parsed", pa.string()),  # the answer read from it; null when none parses
-        pa.field("score", pa.float64()),  # 0..1: option letter match, or MRA
+        pa.field("score", pa.float64()),  # 0..1: option letter match, or MRA; 0 when its video failed
+        pa.field("error", pa.string()),  # why its video could not be read; null when it could
     ]
 )
 OURS = "ours"
+SCORING_TEXT = {
+    "official": "VSI-Bench's rule: the answer's first space-separated token, a trailing '.' stripped; "
+    "multiple choice = that token equals the option letter (case ignored), numbers = float() of it, "
+    "then mean relative accuracy over thresholds 0.50 ... 0.95 (anything else scores 0).",
+    "lenient": "GRPO's reading: the first number anywhere in the answer, or an option letter also "
+    "written '(b)' or 'B:', then letter match or mean relative accuracy.",
+}
 
 
 def write_report(out: Path, result: dict, predictions: list[dict], info: dict) -> dict[str, Path]:
@@ -61,20 +73,32 @@ def markdown_report(result: dict, info: dict) -> str:
     """Our row (bold) beside the paper's Table 1 rows; the paper prints one average per model,
     micro or macro (`average_kind`), so the other column is empty for it."""
     head = ["model", *(TASK_LABELS[t] for t in TASKS), "micro", "macro"]
+    scoring = info.get("scoring", "official")
     lines = [
         "# VSI-Bench-style evaluation",
         "",
         f"Model: `{info.get('model', '?')}`. Questions: {result['num_rows']} from {info.get('source', '?')}. "
-        "Scores in percent: option letter exact match for multiple choice, mean relative accuracy for "
-        "numbers. Micro = mean over questions; macro = mean over tasks, the three relative-direction "
-        "levels first averaged into one. Paper rows: Spatial-MLLM Table 1 (VSI-Bench, 16 frames).",
+        f"Frames: {info.get('frames', '?')}. Prompt: `{info.get('prompt_style', '?')}`"
+        f"{' (think format)' if info.get('think_format') else ''}, greedy, "
+        f"{info.get('max_new_tokens', '?')} new tokens.",
+        "",
+        f"Scoring: `{scoring}`: {SCORING_TEXT.get(scoring, scoring)}"
+        f"{' The <answer> tag is read first (think format).' if info.get('think_format') else ''} "
+        "Scores in percent. Micro = mean over "
+        "questions; macro = mean over tasks, the three relative-direction levels first averaged into one. "
+        "Paper rows: Spatial-MLLM Table 1 (VSI-Bench, 16 frames).",
         "",
         "| " + " | ".join(head) + " |",
         "|" + "---|" * len(head),
     ]
-    ours = [_cell(result["per_task"].get(t)) for t in TASKS]
-    lines.append(f"| **{OURS}** | " + " | ".join(f"**{c}**" for c in ours)
-                 + f" | **{result['micro']:.1f}** | **{result['macro']:.1f}** |")  # fmt: skip
+    decodable = info.get("over_decodable")
+    ours_rows = [(f"{OURS} (as reported)" if decodable else OURS, result)]
+    if decodable:
+        ours_rows.append((f"{OURS} (over decodable)", decodable))
+    for name, scores in ours_rows:
+        cells = [_cell(scores["per_task"].get(t)) for t in TASKS]
+        lines.append(f"| **{name}** | " + " | ".join(f"**{c}**" for c in cells)
+                     + f" | **{scores['micro']:.1f}** | **{scores['macro']:.1f}** |")  # fmt: skip
     for name, row in PAPER_TABLE.items():
         cells = [_cell(row["per_task"][t]) for t in TASKS]
         avg = {"micro": "–", "macro": "–", row["average_kind"]: _cell(row["average"])}
@@ -84,6 +108,17 @@ def markdown_report(result: dict, info: dict) -> str:
     extra = [t for t in result["per_task"] if t not in TASKS]
     if extra:
         lines += ["", f"Tasks outside VSI-Bench (not in the table above): {', '.join(extra)}."]
+    failed = info.get("failed_videos") or []
+    if failed:
+        lines += [
+            "",
+            f"Unreadable videos: {len(failed)}, {info.get('failed_questions', 0)} questions. They score 0 in "
+            f"\"{OURS} (as reported)\" and are left out of \"{OURS} (over decodable)\".",
+            "",
+            "| video | questions | error |",
+            "|---|---|---|",
+        ]
+        lines += [f"| {f['video']} | {f['questions']} | {f['error']} |" for f in failed]
     return "\n".join(lines) + "\n"
 
 

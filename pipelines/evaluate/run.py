@@ -1,161 +1,229 @@
-"""Stage 5: evaluation under run_dir/eval: greedy answers from a pool of model replicas (Ray Data),
-scored with the shared reward functions, aggregated per VSI-Bench task, reported beside the paper.
+"""Stage 5: evaluation under run_dir/eval/<name>: greedy answers from a pool of model replicas (Ray
+Data), each video decoded once, scored by a named rule, aggregated per VSI-Bench task, reported
+beside the paper.
 
-    items ─► Ray Data: from_items ─► map(with_frames)            CPU tasks decode frames
-                                 ─► map_batches(Predictor)       actor pool, one model per replica
-          ─► score (pipelines.rewards) ─► aggregate ─► report + W&B
+    items (checked) ─► frame_groups: one row per video and frame-id set
+        ─► Ray Data: map(decode_group)          CPU tasks, one decode per video
+                  ─► map_batches(Predictor)     actor pool; one encoding per video, its questions batched
+        ─► completions.jsonl (each answer as it arrives; a re-run resumes)
+        ─► score (pipelines.rewards.accuracy, eval.scoring) ─► aggregate ─► report + W&B
+
+A video that cannot be read fails only its questions (scored 0 "as reported", left out "over
+decodable"); more than eval.max_bad_video_fraction of the videos failing stops the run, naming them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.config import RunConfig
 from pipelines.evaluate.aggregate import aggregate
-from pipelines.evaluate.inputs import EvalInputError, load_items
+from pipelines.evaluate.completions import Completions
+from pipelines.evaluate.inputs import EvalInputError, frame_groups, frame_sampling, frames_label, load_items
+from pipelines.evaluate.models import ModelSource, model_source
 from pipelines.run_meta import code_version, files_fingerprint, is_complete, read_meta, write_meta
 
 STAGE = "evaluate"
+EVAL_DIR = "eval"
+# eval keys the answers themselves do not depend on (changing them keeps completions.jsonl).
+_SCORING_ONLY = ("name", "scoring", "limit", "batch_size", "num_replicas", "max_bad_video_fraction")
 
 
-@dataclass(frozen=True)
-class ModelSource:
-    """What `modeling.load(preset_or_path, path=path, spatial_weights=...)` gets, and how the report names it."""
-
-    preset_or_path: str
-    path: str | None
-    label: str
-    weights_dir: str | None  # the folder the weights come from; None = random init
-    think: bool  # prompt for <think>...</think><answer>...</answer>
-    spatial_weights: str | None = None  # a VGGT checkpoint beside a plain Qwen2.5-VL model.path
-
-
-def model_source(cfg: RunConfig) -> ModelSource:
-    """The model to evaluate: the last finished training stage of this run, `run_dir/grpo/final`,
-    else `run_dir/sft/final`, else the configured model (`model.preset`, with weights from
-    `model.path` when given). A `final/` counts once it holds a `config.json`. The prompt asks for
-    the think format when that stage was trained with it (eval.think_format, when set, wins)."""
-    think = cfg.eval.think_format
-    for stage, stage_think in (("grpo", cfg.grpo.think_format), ("sft", cfg.sft.think_format)):
-        final = cfg.run_path / stage / "final"
-        if (final / "config.json").is_file():
-            return ModelSource(
-                str(final), None, f"{stage}/final", str(final), stage_think if think is None else think
-            )
-    path = str(Path(cfg.model.path).expanduser().resolve()) if cfg.model.path else None
-    label = cfg.model.preset + (f" ({path})" if path else " (random init)")
-    return ModelSource(cfg.model.preset, path, label, path, bool(think), cfg.model.spatial_weights)
+def eval_name(cfg: RunConfig, src: ModelSource | None = None) -> str:
+    """The folder under run_dir/eval: eval.name, else the split or `vsibench`, plus the checkpoint."""
+    if cfg.eval.name:
+        return cfg.eval.name
+    name = "vsibench" if cfg.eval.source == "vsibench" else cfg.eval.split
+    if src is not None and src.checkpoint:
+        checkpoint = Path(src.checkpoint)
+        name += f"-{checkpoint.parent.parent.name}-{checkpoint.name}"
+    return name
 
 
-def eval_hash(cfg: RunConfig, src: ModelSource) -> str:
-    """Same settings, same model files, same questions -> same hash (the stage is then skipped)."""
-    model = files_fingerprint(Path(src.weights_dir)) if src.weights_dir else "random-init"
-    if cfg.eval.source == "vsibench":
-        file = Path(cfg.eval.vsibench_file).expanduser().resolve()
-        videos = Path(cfg.eval.videos_dir).expanduser().resolve() if cfg.eval.videos_dir else file.parent
-        inputs = files_fingerprint(file) + files_fingerprint(videos)
-    else:
-        inputs = (read_meta(cfg.run_path / "dataset") or {}).get("config_hash", "none")
-    parts = [cfg.section_hash("seed", "eval", "model"), src.preset_or_path, src.think, model, inputs]
-    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
+def output_dir(cfg: RunConfig) -> Path:
+    """run_dir/eval/<name> for the model cfg evaluates (`eval_name`)."""
+    return cfg.run_path / EVAL_DIR / eval_name(cfg, model_source(cfg))
 
 
-def generate(items: list[dict], src: ModelSource, cfg: RunConfig) -> list[str]:
-    """Greedy completions for `items` (in their order) from `eval.num_replicas` model replicas in a
-    Ray Data actor pool; each replica takes a GPU when the cluster has GPUs."""
+def _inputs_fingerprint(cfg: RunConfig, items: list[dict]) -> str:
+    if cfg.eval.source != "vsibench":
+        return (read_meta(cfg.run_path / "dataset") or {}).get("config_hash", "none")
+    sources = sorted({it["frames"]["path"] for it in items})
+    parts = [files_fingerprint(Path(cfg.eval.vsibench_file).expanduser().resolve())]
+    parts += [files_fingerprint(Path(p)) for p in sources]
+    if cfg.eval.frame_indices_file:
+        parts.append(files_fingerprint(Path(cfg.eval.frame_indices_file).expanduser().resolve()))
+    return hashlib.sha256("".join(parts).encode()).hexdigest()[:16]
+
+
+def eval_keys(cfg: RunConfig, src: ModelSource, items: list[dict]) -> tuple[str, str]:
+    """(answers key, complete key). Answers key: what the completions depend on (model files,
+    prompt, frames, decoding, questions' inputs); completions.jsonl made under another is
+    discarded. Complete key: that plus every eval setting; a finished folder with it is skipped."""
+    answer_settings = [f"eval.{k}" for k in type(cfg.eval).model_fields if k not in _SCORING_ONLY]
+    weights = [files_fingerprint(Path(d)) for d in src.weights_dirs] or ["random-init"]
+    parts = [cfg.section_hash("seed", "model", *answer_settings), src.preset_or_path, src.checkpoint,
+             src.think, src.style, weights, _inputs_fingerprint(cfg, items)]  # fmt: skip
+    answers = hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
+    complete = hashlib.sha256(json.dumps([answers, cfg.section_hash("eval")]).encode()).hexdigest()[:16]
+    return answers, complete
+
+
+PROMPT_FIELDS = ("question", "options", "problem_type")
+
+
+def generate(items: list[dict], todo: list[int], src: ModelSource, cfg: RunConfig, completions: Completions,
+             log=print) -> dict[str, dict]:  # fmt: skip
+    """Answer items[todo] greedily with `eval.num_replicas` model replicas (a Ray Data actor pool,
+    one GPU each when the cluster has GPUs), each video decoded once; every answer goes to
+    `completions` as it arrives. Returns the videos that could not be read: {video: {"error",
+    "questions"}}. Raises EvalInputError once more than eval.max_bad_video_fraction of all the
+    evaluation's videos failed."""
     import ray
     from tqdm import tqdm
 
-    from pipelines.evaluate.predictor import Predictor, with_frames
+    from pipelines.evaluate.predictor import Predictor, decode_group
     from pipelines.ray_env import show_dataset_progress
 
     ev = cfg.eval
+    groups = frame_groups([items[i] for i in todo])
+    rows = [
+        {
+            "group": g,
+            "video": group["video"],
+            "frames": json.dumps(group["frames"]),
+            "questions": json.dumps(
+                [{"index": todo[p], **{k: items[todo[p]][k] for k in PROMPT_FIELDS}} for p in group["items"]]
+            ),
+        }
+        for g, group in enumerate(groups)
+    ]
+    num_videos = len({it["video"] for it in items})
+    allowed = ev.max_bad_video_fraction * num_videos
     gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
-    ds = ray.data.from_items([{**item, "index": i} for i, item in enumerate(items)])
-    ds = ds.map(with_frames)
+    ds = ray.data.from_items(rows).map(decode_group)
     ds = ds.map_batches(
         Predictor,
         fn_constructor_kwargs={
-            "preset_or_path": src.preset_or_path,
-            "path": src.path,
-            "spatial_weights": src.spatial_weights,
+            "source": src,
             "dtype": cfg.model.dtype,
-            "max_new_tokens": ev.max_new_tokens,
+            "max_new_tokens": ev.decoding_budget(src.think),
             "seed": cfg.seed,
-            "think": src.think,
+            "batch_size": ev.batch_size,
         },
-        batch_size=ev.batch_size,
+        batch_size=1,  # one video (all of its questions) per call
         compute=ray.data.ActorPoolStrategy(size=ev.num_replicas),
         num_gpus=gpus,
         num_cpus=1,
         batch_format="numpy",
     )
     show_dataset_progress(ds, cfg.log_level)  # the answer bar below is the progress
-    completions: dict[int, str] = {}
-    for row in tqdm(ds.iter_rows(), total=len(items), desc=f"[{STAGE}] answers", unit="q"):
-        completions[int(row["index"])] = str(row["prediction"])
-    return [completions[i] for i in range(len(items))]
+    failed: dict[str, dict] = {}
+    try:
+        for row in tqdm(ds.iter_rows(), total=len(todo), desc=f"[{STAGE}] answers", unit="q"):
+            item = items[int(row["index"])]
+            if row["error"]:
+                entry = failed.setdefault(item["video"], {"error": str(row["error"]), "questions": 0})
+                entry["questions"] += 1
+                if len(failed) > allowed:
+                    raise EvalInputError(_too_many_failures(failed, num_videos, ev.max_bad_video_fraction, completions))
+            else:
+                completions.add(item["id"], str(row["prediction"]))
+    finally:
+        completions.close()
+    for video, entry in failed.items():
+        log(f"[{STAGE}] cannot read {video}: its {entry['questions']} question(s) score 0 ({entry['error']})")
+    return failed
 
 
-def score_predictions(items: list[dict], completions: list[str]) -> list[dict]:
-    """One prediction row per item: its question fields, the completion, the parsed answer and
-    the score (accuracy of `pipelines.rewards`: option letter match, or MRA; 0 when unparseable)."""
-    from pipelines.rewards import score_and_parse
+def _too_many_failures(failed: dict, num_videos: int, fraction: float, completions: Completions) -> str:
+    listing = "\n".join(f"  {video}: {entry['error']}" for video, entry in failed.items())
+    return (
+        f"{len(failed)} of {num_videos} videos cannot be read, more than eval.max_bad_video_fraction={fraction} "
+        f"allows; stopped:\n{listing}\n{len(completions)} answers so far are kept in {completions.path} "
+        "(running again resumes there). Fix or remove those videos, or raise eval.max_bad_video_fraction."
+    )
+
+
+def score_predictions(
+    items: list[dict], texts: dict[str, str], failed: dict[str, dict], *, rule: str, answer_tag: bool
+) -> list[dict]:
+    """One prediction row per item: its question fields, the completion, the answer read from it
+    and the score (`pipelines.rewards.accuracy` under `rule`). A question whose video could not be
+    read has no prediction, its `error` set and score 0."""
+    from pipelines.rewards import accuracy
 
     rows = []
-    for item, text in zip(items, completions, strict=True):
-        try:
-            scores, parsed = score_and_parse(text, item["problem_type"], item["ground_truth"])
-        except ValueError as e:  # a ground truth that does not parse: the data's fault
-            raise EvalInputError(f"question {item['id']}: {e}") from None
-        rows.append(
-            {
-                **{
-                    k: item[k]
-                    for k in ("id", "question_type", "problem_type", "question", "options", "ground_truth")
-                },
-                "prediction": text,
-                "parsed": None if parsed is None else str(parsed),
-                "score": scores["accuracy"],
-            }
-        )
+    for item in items:
+        base = {k: item[k] for k in ("id", "question_type", "problem_type", "question", "options", "ground_truth",
+                                     "video")}  # fmt: skip
+        if item["id"] in texts:
+            text = texts[item["id"]]
+            score, parsed = accuracy(text, item["problem_type"], item["ground_truth"], rule=rule, answer_tag=answer_tag)
+            rows.append({**base, "prediction": text, "parsed": None if parsed is None else str(parsed),
+                         "score": score, "error": None})  # fmt: skip
+        else:
+            error = failed.get(item["video"], {}).get("error", "not answered")
+            rows.append({**base, "prediction": None, "parsed": None, "score": 0.0, "error": error})
     return rows
 
 
 def _source_label(cfg: RunConfig) -> str:
+    sampling = frame_sampling(cfg.eval)
     if cfg.eval.source == "vsibench":
-        return f"VSI-Bench file {cfg.eval.vsibench_file}"
-    return f"run_dir/dataset/{cfg.eval.split} ({cfg.eval.frame_sampling} frames)"
+        return f"question file {cfg.eval.vsibench_file} ({sampling} frames)"
+    return f"run_dir/dataset/{cfg.eval.split} ({sampling} frames)"
 
 
 def run(cfg: RunConfig, log=print) -> Path:
-    """Evaluate the model (see `model_source`) on cfg.eval's questions; write run_dir/eval.
-    Skipped when already done with the same settings, model files and questions."""
-    out = cfg.run_path / "eval"
+    """Evaluate the model (`models.model_source`) on cfg.eval's questions; write run_dir/eval/<name>.
+    Skipped when already done with the same settings, model files and questions; resumes from
+    completions.jsonl when an earlier run stopped."""
     src = model_source(cfg)
-    key = eval_hash(cfg, src)
-    if is_complete(out, key):
-        log(f"[{STAGE}] already complete: {out}")
-        return out
+    out = cfg.run_path / EVAL_DIR / eval_name(cfg, src)
     if src.path and not Path(src.path).is_dir():
         raise EvalInputError(f"model.path {src.path} is not a directory")
-    items = load_items(cfg)
+    items = load_items(cfg)  # every question checked before anything is decoded or generated
+    answers_key, complete_key = eval_keys(cfg, src, items)
+    if is_complete(out, complete_key):
+        log(f"[{STAGE}] already complete: {out}")
+        return out
     ev = cfg.eval
-    log(f"[{STAGE}] {len(items)} questions from {_source_label(cfg)}; model {src.label}; "
-        f"{ev.num_replicas} replica(s), batch {ev.batch_size}, {ev.num_frames} frames, greedy")  # fmt: skip
-    from pipelines.ray_env import ensure_ray
+    completions = Completions(out / "completions.jsonl", answers_key)
+    if completions.discarded:
+        log(f"[{STAGE}] {completions.path}: {completions.discarded} answers from other settings discarded")
+    todo = [i for i, it in enumerate(items) if it["id"] not in completions]
+    videos = len({items[i]["video"] for i in todo})
+    frame_sets = len(frame_groups([items[i] for i in todo]))
+    resumed = f", {len(items) - len(todo)} already answered" if len(todo) < len(items) else ""
+    log(f"[{STAGE}] {len(items)} questions from {_source_label(cfg)}{resumed}; model {src.label}; prompt {src.style}"
+        f"{' (think)' if src.think and src.style != 'think' else ''}; frames {frames_label(ev)}; "
+        f"{ev.num_replicas} replica(s), batch {ev.batch_size}, greedy, {ev.decoding_budget(src.think)} new tokens")  # fmt: skip
+    failed: dict[str, dict] = {}
+    if todo:
+        from pipelines.ray_env import ensure_ray
 
-    ensure_ray(cfg.log_level)
-    predictions = score_predictions(items, generate(items, src, cfg))
+        ensure_ray(cfg.log_level)
+        log(f"[{STAGE}] {len(todo)} questions on {videos} video(s) ({frame_sets} frame set(s)): each set decoded once")
+        failed = generate(items, todo, src, cfg, completions, log)
+    predictions = score_predictions(items, completions.texts, failed, rule=ev.scoring, answer_tag=src.think)
     result = aggregate(predictions)
+    decodable = [p for p in predictions if p["error"] is None]
     info = {
         "model": src.label,
         "model_source": src.preset_or_path,
+        "checkpoint": src.checkpoint,
+        "prompt_style": src.style,
         "think_format": src.think,
+        "scoring": ev.scoring,
+        "frames": frames_label(ev),
+        "max_new_tokens": ev.decoding_budget(src.think),
         "source": _source_label(cfg),
+        "failed_videos": [{"video": v, **entry} for v, entry in failed.items()],
+        "failed_questions": sum(entry["questions"] for entry in failed.values()),
+        "over_decodable": aggregate(decodable) if failed and decodable else None,
         "eval": ev.model_dump(mode="json"),
         "code_version": code_version(),
     }
@@ -163,14 +231,10 @@ def run(cfg: RunConfig, log=print) -> Path:
     from pipelines.evaluate.wandb_log import log_eval
 
     paths = write_report(out, result, predictions, info)
-    log_eval(cfg.run_path, cfg.model_dump(mode="json"), result, predictions, paths)
-    write_meta(
-        out,
-        STAGE,
-        key,
-        cfg.model_dump(mode="json"),
-        {"model": src.preset_or_path, "source": _source_label(cfg)},
-    )
-    log(f"[{STAGE}] micro {result['micro']:.1f}, macro {result['macro']:.1f} over {len(predictions)} questions; "
-        f"report: {paths['report.md']}")  # fmt: skip
+    log_eval(cfg.run_path, eval_name(cfg, src), cfg.model_dump(mode="json"), result, predictions, paths, info)
+    write_meta(out, STAGE, complete_key, cfg.model_dump(mode="json"),
+               {"model": src.label, "source": _source_label(cfg)})  # fmt: skip
+    failures = f"; {len(failed)} unreadable video(s), {info['failed_questions']} questions scored 0" if failed else ""
+    log(f"[{STAGE}] micro {result['micro']:.1f}, macro {result['macro']:.1f} over {len(predictions)} questions "
+        f"({ev.scoring} scoring){failures}; report: {paths['report.md']}")  # fmt: skip
     return out

@@ -1,7 +1,10 @@
-"""Uniformly sampled RGB frames from a video file (VSI-Bench's `{dataset}/{scene_name}.mp4`), with PyAV.
+"""RGB frames from a video file (VSI-Bench's `{dataset}/{scene_name}.mp4`, with PyAV) or from a
+folder of pre-sampled frames (the authors' `{dataset}/{scene_name}/*.png`).
 
 `read_frames(path, k)` returns k frames (HxWx3 uint8 RGB) at evenly spaced frame indices, first and
 last included, in video order; a video with fewer than k frames gives all of its frames.
+`read_frames(path, indices=[...])` returns the frames at those indices (space-aware sampling).
+`read_frame_folder(folder, k)` reads the folder's images in name order, thinned evenly to k.
 
 Seek-efficient: only the sampled frames are converted to RGB, and a sample far ahead of the last
 decoded frame is reached by seeking to the keyframe before it rather than decoding every frame in
@@ -32,14 +35,19 @@ class VideoError(InputError):
         self.path = Path(path)
 
 
-def read_frames(path: str | Path, num_frames: int) -> list[np.ndarray]:
-    """`num_frames` uniformly spaced frames of `path` as HxWx3 uint8 RGB arrays (fewer when the
-    video is shorter). Raises VideoError naming the file when it is missing or undecodable."""
+def read_frames(path: str | Path, num_frames: int | None = None, *, indices: list[int] | None = None) -> list[np.ndarray]:
+    """`num_frames` uniformly spaced frames of `path` (fewer when the video is shorter), or the
+    frames at `indices` (in video order), as HxWx3 uint8 RGB arrays. Raises VideoError naming the
+    file when it is missing or undecodable, or an index is past its end."""
     import av  # PyAV: imported here so the rest of the package does not need it
 
     path = Path(path)
-    if num_frames < 1:
+    if (num_frames is None) == (indices is None):
+        raise ValueError("give num_frames or indices")
+    if num_frames is not None and num_frames < 1:
         raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+    if indices is not None and (not indices or min(indices) < 0):
+        raise ValueError(f"indices must be a non-empty list of frame indices >= 0, got {indices}")
     if not path.is_file():
         raise VideoError(path, "no such video file")
     try:
@@ -51,7 +59,12 @@ def read_frames(path: str | Path, num_frames: int) -> list[np.ndarray]:
             total = _frame_count(container, stream)
             if total == 0:
                 raise VideoError(path, "has no frames")
-            targets = [int(p) for p in uniform_positions(total, num_frames)]
+            if indices is None:
+                targets = [int(p) for p in uniform_positions(total, num_frames)]
+            else:
+                targets = sorted({int(i) for i in indices})
+                if targets[-1] >= total:
+                    raise VideoError(path, f"has {total} frames; frame index {targets[-1]} asked for")
             frames = _decode_at(container, stream, targets)
     except av.FFmpegError as e:
         raise VideoError(path, f"cannot be decoded ({e})") from None
@@ -114,3 +127,32 @@ def _decode_at(container, stream, targets: list[int]) -> list[np.ndarray]:
         last = frame.to_ndarray(format="rgb24")  # [H, W, 3] uint8
         out.append(last)
     return out
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def read_frame_folder(folder: str | Path, num_frames: int) -> list[np.ndarray]:
+    """The images of `folder` (.png/.jpg, sorted by name) as HxWx3 uint8 RGB arrays, thinned to
+    an evenly spread `num_frames` when it holds more. Raises VideoError naming the folder when it
+    is missing, empty or an image cannot be read."""
+    from PIL import Image, UnidentifiedImageError
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise VideoError(folder, "no such frame folder")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise VideoError(folder, f"holds no {'/'.join(IMAGE_SUFFIXES)} frames")
+    if len(files) > num_frames:
+        files = [files[int(p)] for p in uniform_positions(len(files), num_frames)]
+    frames = []
+    for file in files:
+        try:
+            with Image.open(file) as img:
+                frames.append(np.asarray(img.convert("RGB"), dtype=np.uint8))
+        except (OSError, UnidentifiedImageError) as e:
+            raise VideoError(file, f"cannot be read as an image ({e})") from None
+    if len({f.shape for f in frames}) > 1:
+        raise VideoError(folder, f"frames differ in size: {sorted({f.shape for f in frames})}")
+    return frames

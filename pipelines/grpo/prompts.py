@@ -16,10 +16,17 @@ from pipelines import prompting
 from pipelines.grpo.rollout import PromptBatch
 
 
-def prompt_batch(processor, records: list[dict], videos: list[list[np.ndarray]], *, think: bool) -> PromptBatch:
-    """One processor call: the records' prompts left-padded (the layout generation needs), each
-    with its video (a list of HxWx3 uint8 frames)."""
-    texts = [prompting.prompt_text(processor, record, think=think) for record in records]
+def prompt_batch(
+    processor,
+    records: list[dict],
+    videos: list[list[np.ndarray]],
+    *,
+    think: bool,
+    style: str = prompting.DEFAULT_STYLE,
+) -> PromptBatch:
+    """One processor call: the records' prompts (in `style`, grpo.prompt_style) left-padded (the
+    layout generation needs), each with its video (a list of HxWx3 uint8 frames)."""
+    texts = [prompting.prompt_text(processor, record, think=think, style=style) for record in records]
     inputs = processor(text=texts, videos=videos, padding_side="left", return_tensors="pt")
     return PromptBatch(dict(inputs), list(records))
 
@@ -30,4 +37,4 @@ def load_prompts(processor, records: list[dict], scans_root: Path, grpo) -> Prom
         prompting.load_frames(record, scans_root, sampling=grpo.frame_sampling, num_frames=grpo.num_frames)
         for record in records
     ]
-    return prompt_batch(processor, records, videos, think=grpo.think_format)
+    return prompt_batch(processor, records, videos, think=grpo.think_format, style=grpo.prompt_style)

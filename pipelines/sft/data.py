@@ -45,7 +45,8 @@ def encode_block(
         frames = prompting.load_frames(
             record, Path(scans_root), sampling=sft["frame_sampling"], num_frames=sft["num_frames"]
         )
-        arrays, cut = encode_sample(processor, record, frames, think=sft["think_format"], max_length=sft["max_length"])
+        arrays, cut = encode_sample(processor, record, frames, think=sft["think_format"], max_length=sft["max_length"],
+                                    style=sft["prompt_style"])  # fmt: skip
         blobs.append(pack(arrays))
         truncated.append(cut)
     return pa.table(

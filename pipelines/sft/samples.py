@@ -25,7 +25,13 @@ SAMPLE_KEYS = ("input_ids", "labels", "mm_token_type_ids", "video_pixel_rows", "
 
 
 def encode_sample(
-    processor, record: dict[str, Any], frames: list[np.ndarray], *, think: bool, max_length: int
+    processor,
+    record: dict[str, Any],
+    frames: list[np.ndarray],
+    *,
+    think: bool,
+    max_length: int,
+    style: str = prompting.DEFAULT_STYLE,
 ) -> tuple[dict[str, np.ndarray], bool]:
     """(arrays, truncated): `input_ids`, `labels`, `mm_token_type_ids` `[L]` int64,
     `video_pixel_rows` `[t*h*w, 1176]` uint8, `video_grid_thw` `[1, 3]`.
@@ -33,9 +39,9 @@ def encode_sample(
     A sample longer than max_length loses its tail (truncated=True); one whose video tokens do not
     fit raises RecordError.
     """
-    prompt = prompting.prompt_text(processor, record, think=think)
+    prompt = prompting.prompt_text(processor, record, think=think, style=style)  # sft.prompt_style
     target = prompting.target_text(record, think=think)
-    conversation = prompting.messages(record, think=think) + [{"role": "assistant", "content": target}]
+    conversation = prompting.messages(record, think=think, style=style) + [{"role": "assistant", "content": target}]
     full = processor.apply_chat_template(conversation)
     if not full.startswith(prompt):
         raise ValueError("the chat template renders the prompt differently with an assistant turn")

@@ -157,21 +157,21 @@ def test_submit_tiny_pipeline(ray_head, tmp_path):
     assert len([p for p in (run_dir / "scans").iterdir() if p.is_dir()]) == 3
     card = json.loads((run_dir / "dataset" / "dataset_card.json").read_text())
     assert card["counts"]["train"]["total"] > 0 and card["rejects"] == []
-    for stage in ("sft", "grpo", "eval"):
+    for stage in ("sft", "grpo", "eval/val"):  # evaluation: one folder per benchmark, our val split here
         assert (run_dir / stage / "meta.json").is_file(), stage  # every stage finished
 
     # The closing summary: where each stage's outputs are, then the evaluation table.
     out = submit.stdout
     assert "[pipeline] done in" in out and f"outputs under {run_dir}" in out
     for stage, folder in (("synth_scans", "scans"), ("build_dataset", "dataset"), ("sft", "sft"), ("grpo", "grpo"),
-                          ("evaluate", "eval")):  # fmt: skip
+                          ("evaluate", "eval/val")):  # fmt: skip
         assert f"  {stage:<14} {run_dir / folder}/" in out, stage
     # What a user watches: GRPO's lines say how training goes; Ray's per-run noise stays out (log_level=quiet).
     assert any(line.startswith("[grpo] step 2/2 reward ") and " s/step" in line for line in out.splitlines())
     assert any(line.startswith("[sft] step ") and "grad norm" in line for line in out.splitlines())
     for noise in ("max_restarts > 0", "Token authentication", "Execution plan of Dataset"):
         assert noise not in out + submit.stderr, noise
-    report = json.loads((run_dir / "eval" / "report.json").read_text())
+    report = json.loads((run_dir / "eval" / "val" / "report.json").read_text())
     table = out[out.index("[pipeline] evaluation of grpo/final") :].splitlines()[1:]
     assert table[0].split() == ["task", "questions", "ours", "Spatial-MLLM-4B", "Qwen2.5-VL-3B", "GPT-4o"]
     micro = next(line for line in table if line.startswith("micro")).split()
@@ -189,4 +189,4 @@ def test_submit_tiny_pipeline(ray_head, tmp_path):
     shard = run_dir / "dataset" / "train" / "part-00000.parquet"
     assert dataset["train/part-00000.parquet"] == (shard.as_uri(), shard.stat().st_size)
     assert by_type["dataset"]["metadata"]["rows"] == {s: c["total"] for s, c in card["counts"].items()}
-    assert by_type["evaluation"]["entries"]["report.md"][0] == (run_dir / "eval" / "report.md").as_uri()
+    assert by_type["evaluation"]["entries"]["report.md"][0] == (run_dir / "eval" / "val" / "report.md").as_uri()

@@ -33,9 +33,10 @@ def test_finished_pipeline_says_where_everything_is(tmp_path):
 def test_summary_ends_with_the_evaluation_table(tmp_path):
     cfg = build_config(None, [f"run_dir={tmp_path}", f"data.scans_dir={tmp_path / 'my_scans'}"])
     result = aggregate([{"question_type": "object_counting", "score": 0.5}])
-    (tmp_path / "eval").mkdir()
-    (tmp_path / "eval" / "report.json").write_text(json.dumps({**result, "model": "m", "source": "s"}))
+    (tmp_path / "eval" / "val").mkdir(parents=True)  # run_dir/eval/<benchmark>: our val split
+    (tmp_path / "eval" / "val" / "report.json").write_text(json.dumps({**result, "model": "m", "source": "s"}))
     lines = summary(cfg)
+    assert lines[len(STAGES) - 1].startswith(f"  evaluate       {tmp_path / 'eval' / 'val'}/  report.md")
     assert lines[0] == f"  synth_scans    skipped: scans from {tmp_path / 'my_scans'}"
     assert lines[1].startswith(f"  build_dataset  {tmp_path / 'dataset'}/")
     assert len(lines) == len(STAGES) + 2 + 11  # stages, blank + title, header + 8 tasks + micro + macro

@@ -13,10 +13,11 @@ from pipelines.evaluate.report import PREDICTION_SCHEMA, text_table, write_repor
 def predictions() -> list[dict]:
     return [
         {"id": "a", "question_type": "object_counting", "problem_type": "numerical", "question": "How many?",
-         "options": [], "ground_truth": "4", "prediction": "<answer>4</answer>", "parsed": "4.0", "score": 1.0},
+         "options": [], "ground_truth": "4", "video": "arkitscenes/1.mp4", "prediction": "4", "parsed": "4.0",
+         "score": 1.0, "error": None},
         {"id": "b", "question_type": "object_rel_direction_hard", "problem_type": "multiple_choice",
          "question": "Where?", "options": ["A. front-left", "B. back-left"], "ground_truth": "A",
-         "prediction": "no idea", "parsed": None, "score": 0.0},
+         "video": "arkitscenes/1.mp4", "prediction": "no idea", "parsed": "no", "score": 0.0, "error": None},
     ]  # fmt: skip
 
 
@@ -24,7 +25,8 @@ def test_report_files(tmp_path):
     preds = predictions()
     result = aggregate(preds)
     paths = write_report(
-        tmp_path / "eval", result, preds, {"model": "tiny (random init)", "source": "unit test"}
+        tmp_path / "eval", result, preds, {"model": "tiny (random init)", "source": "unit test", "scoring": "official",
+                                           "prompt_style": "spatial_mllm", "frames": "uniform (16 ...)"}
     )
     assert sorted(p.name for p in (tmp_path / "eval").iterdir()) == sorted(paths)  # no temp files left
 
@@ -39,6 +41,8 @@ def test_report_files(tmp_path):
     assert table[1].startswith("| **ours** | **100.0** | **–** |")
     assert all(any(line.startswith(f"| {name} |") for line in table) for name in PAPER_TABLE)
     assert "| Spatial-MLLM-4B | 65.3 |" in md and md.count("48.4") == 1 and "| 34.0 |" in md
+    assert "Scoring: `official`: VSI-Bench's rule" in md and "Prompt: `spatial_mllm`" in md
+    assert "Frames: uniform (16 ...)" in md and "over decodable" not in md
 
     assert paths["per_task.png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     table = pq.read_table(paths["predictions.parquet"])
@@ -66,3 +70,18 @@ def test_terminal_table_rows_are_tasks_with_counts_scores_and_paper_columns():
     # micro: (0.5 + 1 + 0 + 0.25) / 4; macro: (50 + 25 + 50) / 3. The paper prints one kind each.
     assert cells["micro"] == ["4", "43.8", "48.4", "30.6", "–"]
     assert cells["macro"] == ["4", "41.7", "–", "–", "34.0"]
+
+
+def test_unreadable_videos_get_an_as_reported_and_an_over_decodable_row(tmp_path):
+    preds = [*predictions(), {**predictions()[0], "id": "c", "video": "scannet/2.mp4", "prediction": None,
+                              "parsed": None, "score": 0.0, "error": "scannet/2.mp4: cannot be decoded"}]  # fmt: skip
+    result = aggregate(preds)
+    decodable = aggregate([p for p in preds if p["error"] is None])
+    info = {"model": "m", "source": "s", "scoring": "lenient", "over_decodable": decodable, "failed_questions": 1,
+            "failed_videos": [{"video": "scannet/2.mp4", "error": "cannot be decoded", "questions": 1}]}  # fmt: skip
+    md = write_report(tmp_path, result, preds, info)["report.md"].read_text()
+    # count: as reported (1 + 0) / 2 = 50; over decodable 1 / 1 = 100.
+    assert "| **ours (as reported)** | **50.0** |" in md and "| **ours (over decodable)** | **100.0** |" in md
+    assert "| scannet/2.mp4 | 1 | cannot be decoded |" in md and "Scoring: `lenient`" in md
+    table = pq.read_table(tmp_path / "predictions.parquet").to_pylist()
+    assert table[2]["error"] == "scannet/2.mp4: cannot be decoded" and table[2]["prediction"] is None

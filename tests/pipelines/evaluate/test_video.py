@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from data_gen.qa.frame_selection import uniform_positions
-from pipelines.evaluate.video import SEEK_GAP, VideoError, read_frames
+from pipelines.evaluate.video import SEEK_GAP, VideoError, read_frame_folder, read_frames
 from tests.pipelines.evaluate.video_fixtures import synthetic_frames, write_mp4
 
 
@@ -47,3 +47,25 @@ def test_bad_videos_name_the_file(tmp_path):
     junk.write_bytes(b"not a video at all" * 10)
     with pytest.raises(VideoError, match="junk.mp4"):
         read_frames(junk, 16)
+
+
+def test_frames_at_given_indices(tmp_path):
+    n = 8 * (SEEK_GAP + 8)
+    frames = synthetic_frames(n, 32, 32)
+    video = write_mp4(tmp_path / "long.mp4", frames, gop=10)
+    wanted = [2, 3, 70, 71, 200, n - 1]  # neighbours and long jumps (seeks)
+    assert_frames(read_frames(video, indices=[200, 2, 3, 71, 70, n - 1]), frames, wanted)  # in video order
+    with pytest.raises(VideoError, match=f"long.mp4: has {n} frames; frame index {n} asked for"):
+        read_frames(video, indices=[0, n])
+
+
+def test_bad_frame_folders_name_the_folder(tmp_path):
+    with pytest.raises(VideoError, match="scene0: no such frame folder"):
+        read_frame_folder(tmp_path / "scene0", 16)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(VideoError, match="empty: holds no .png/.jpg/.jpeg frames"):
+        read_frame_folder(tmp_path / "empty", 16)
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "000.png").write_bytes(b"not a png")
+    with pytest.raises(VideoError, match="000.png: cannot be read as an image"):
+        read_frame_folder(tmp_path / "broken", 16)
