@@ -68,6 +68,40 @@ VGGT_PRESETS = {
         img_size=224, embed_dim=192, depth=4, num_heads=4, patch_embed_depth=2, patch_embed_num_heads=4
     ),
     "spatial-mllm-3b": VGGTConfig(),
+    "vggt-1b": VGGTConfig(),
+}
+
+
+@dataclass
+class VGGTHeadsConfig:
+    """Sizes of VGGT's camera head and depth (DPT) head; defaults are VGGT-1B's.
+
+    The heads read the aggregator's layers of width `2 * embed_dim`: the camera head its last
+    layer's camera tokens, the depth head four layers' patch tokens (`dpt_layers`).
+    """
+
+    camera_trunk_depth: int = 4  # transformer blocks of the camera head's trunk
+    camera_num_heads: int = 16
+    camera_mlp_ratio: float = 4.0
+    camera_init_values: float = 0.01  # LayerScale init of the trunk blocks
+    camera_iterations: int = 4  # refinement passes; the last one's pose encoding is the output
+    dpt_features: int = 256  # channels of the DPT fusion stages
+    dpt_out_channels: tuple[int, int, int, int] = (256, 512, 1024, 1024)  # per tapped layer
+    dpt_layers: tuple[int, int, int, int] = (4, 11, 17, 23)  # aggregator layers the depth head taps
+
+
+# Same names as VGGT_PRESETS: build_vggt(preset) pairs an aggregator with these heads.
+VGGT_HEAD_PRESETS = {
+    "tiny": VGGTHeadsConfig(
+        camera_trunk_depth=1, camera_num_heads=4, dpt_features=16, dpt_out_channels=(8, 16, 32, 32),
+        dpt_layers=(0, 0, 1, 1),
+    ),  # fmt: skip
+    "small": VGGTHeadsConfig(
+        camera_trunk_depth=2, camera_num_heads=4, dpt_features=32, dpt_out_channels=(16, 32, 64, 64),
+        dpt_layers=(0, 1, 2, 3),
+    ),  # fmt: skip
+    "spatial-mllm-3b": VGGTHeadsConfig(),
+    "vggt-1b": VGGTHeadsConfig(),
 }
 
 

@@ -60,6 +60,14 @@ def map_name(name: str) -> str | None:
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """All tensors of a directory: `model.safetensors`, sharded safetensors, or `pytorch_model.bin`."""
+    tensors: dict[str, torch.Tensor] = {}
+    for file in checkpoint_files(path):
+        tensors.update(read_tensors(file))
+    return tensors
+
+
+def checkpoint_files(path: str | os.PathLike) -> list[Path]:
+    """The weight files of a directory, as `read_checkpoint` reads them (an index's shards first)."""
     path = Path(path)
     files = []
     for index in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
@@ -74,10 +82,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
                 break
     if not files:
         raise FileNotFoundError(f"no *.safetensors or pytorch_model*.bin weights in {path}")
-    tensors: dict[str, torch.Tensor] = {}
-    for file in files:
-        tensors.update(read_tensors(file))
-    return tensors
+    return files
 
 
 def _computed_buffers(model: SpatialMLLMForConditionalGeneration) -> None:

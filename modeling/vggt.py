@@ -79,11 +79,20 @@ class VGGTAggregator(nn.Module):
         (P = H/14 * W/14), or only the last one when `only_last` (fusion needs no other and this
         saves depth-1 activations of that size).
         """
+        last = self.config.depth - 1
+        kept = self.selected_layers(images, [last] if only_last else range(self.config.depth))
+        return [kept[i] for i in sorted(kept)], self.patch_start_idx
+
+    def selected_layers(self, images: torch.Tensor, keep) -> dict[int, torch.Tensor]:
+        """The outputs of the layers numbered in `keep` only, `{i: [B, S, 5 + P, 2 * dim]}`: every
+        other layer's output is dropped as soon as the next one is computed (VGGT's heads read 4
+        of the 24, which is what lets 128 frames through one forward)."""
         b, s, c, h, w = images.shape
         if c != 3 or h % self.patch_size or w % self.patch_size:
             raise ValueError(
                 f"images must be [B, S, 3, H, W] with H, W multiples of {self.patch_size}, got {tuple(images.shape)}"
             )
+        keep = set(keep)
         mean = torch.tensor(_IMAGENET_MEAN, device=images.device, dtype=images.dtype).view(1, 1, 3, 1, 1)
         std = torch.tensor(_IMAGENET_STD, device=images.device, dtype=images.dtype).view(1, 1, 3, 1, 1)
         images = ((images - mean) / std).reshape(b * s, c, h, w)
@@ -97,18 +106,15 @@ class VGGTAggregator(nn.Module):
             b * s, h // self.patch_size, w // self.patch_size, self.patch_start_idx, images.device
         )
 
-        layers: list[torch.Tensor] = []
-        for frame_block, global_block in zip(self.frame_blocks, self.global_blocks, strict=True):
+        kept: dict[int, torch.Tensor] = {}
+        for i, (frame_block, global_block) in enumerate(zip(self.frame_blocks, self.global_blocks, strict=True)):
             tokens = frame_block(tokens.reshape(b * s, n, dim), pos=pos.reshape(b * s, n, 2))
             frame_out = tokens.reshape(b, s, n, dim)
             # Global attention: all tokens of all frames of one video attend to each other.
             tokens = global_block(tokens.reshape(b, s * n, dim), pos=pos.reshape(b, s * n, 2))
-            global_out = tokens.reshape(b, s, n, dim)
-            if only_last:
-                layers = [torch.cat([frame_out, global_out], dim=-1)]  # [B, S, N, 2*dim]
-            else:
-                layers.append(torch.cat([frame_out, global_out], dim=-1))
-        return layers, self.patch_start_idx
+            if i in keep:
+                kept[i] = torch.cat([frame_out, tokens.reshape(b, s, n, dim)], dim=-1)  # [B, S, N, 2*dim]
+        return kept
 
 
 def build_spatial_encoder(preset: str | VGGTConfig = "spatial-mllm-3b") -> VGGTAggregator:

@@ -1,9 +1,10 @@
 """Space-aware frame selection (Spatial-MLLM §2): pick the frames whose 3D points cover the most voxels.
 
-Geometry comes in as per-frame points and confidences, so the scan's true depth + poses
-(`scan_frame_geometry`) and, later, predicted point maps feed the same function. The per-scene
-build uses the one-array forms (`scan_frame_coords` -> `voxelize_coords`): all candidate frames
-in one [3, N] array, so each pass is one numpy call instead of one per frame.
+Geometry comes in as depth maps with their cameras: a scan's true depth + poses
+(`scan_frame_coords`) and VGGT's predicted depth + cameras on a video (`space_aware_positions`,
+used by pipelines/sample_frames) both go through `unproject_depths` -> `coverage_positions`
+(`voxelize_coords` + `greedy_max_coverage`): all candidate frames in one [3, N] array, so each
+pass is one numpy call instead of one per frame. `select_frames` takes per-frame point lists.
 
 Speed: voxels are flat integer cell ids, deduplicated per frame in O(n) (a scatter table instead
 of a sort), compacted to 0..M-1 and packed into per-frame uint64 bitsets; each greedy round is
@@ -41,56 +42,154 @@ def uniform_indices(ids: Sequence[int], k: int) -> list[int]:
 def scan_frame_coords(
     scan: Scan, candidate_ids: Sequence[int], depth_stride: int = 4
 ) -> tuple[np.ndarray, np.ndarray]:
-    """World points of the candidate frames from the true depth and pose, all frames in one array.
+    """World points of the candidate frames from the true depth and pose, all frames in one array
+    (`unproject_depths` of the scan's depth maps, poses and depth intrinsics).
 
     Returns (xyz [3, N] float32: the x, y and z rows of the points, frame by frame; bounds [F + 1]
     int64: frame f's points are xyz[:, bounds[f]:bounds[f + 1]]). Pixels without a depth
-    measurement (0 or non-finite) give no point. Coordinate rows, not [N, 3] rows, so that every
-    later pass over x, y or z reads contiguous memory.
+    measurement (0 or non-finite) give no point.
     """
-    k = np.asarray(scan.intrinsic_depth, dtype=np.float64)
-    fx, fy, cx, cy = k[0, 0], k[1, 1], k[0, 2], k[1, 2]
-    n = len(candidate_ids)
     # Keep a compact copy of the pixels used, not a view: the full frame is freed right away (a
     # 640x480 scan's 128 candidates would otherwise hold 157 MB of depth).
     depths = [np.ascontiguousarray(np.asarray(scan.frames.depth(fid), dtype=np.float32)[::depth_stride, ::depth_stride])
               for fid in candidate_ids]  # fmt: skip
     poses = [np.asarray(scan.frames.pose(fid), dtype=np.float32) for fid in candidate_ids]
-    # Frames of one size (a scan's always are) go through in one batch.
+    xyz, bounds, _ = unproject_depths(depths, poses, scan.intrinsic_depth, depth_stride)
+    return xyz, bounds
+
+
+def unproject_depths(
+    depths: Sequence[np.ndarray],
+    cam_to_world: Sequence[np.ndarray] | np.ndarray,
+    intrinsics: np.ndarray,
+    depth_stride: int = 1,
+    confidences: Sequence[np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """World points of depth maps, all frames in one array: the one back-projection of both true
+    geometry (a scan's depth and poses) and predicted geometry (VGGT's depth and cameras).
+
+    depths: F depth maps (z distance, metres or any unit), each sampled every `depth_stride` pixels
+        of the full map (`d[::s, ::s]`): pixel (u, v) of the sample sits at (s*u, s*v) in the full
+        image. 0 or non-finite = no measurement, no point.
+    cam_to_world: F camera-to-world poses `[4, 4]` (or `[3, 4]`), OpenCV camera axes (x right,
+        y down, z forward), as ScanNet stores them and as VGGT's extrinsics' inverses are.
+    intrinsics: `[3, 3]` (or ScanNet's `[4, 4]`) for every frame, or one per frame `[F, 3, 3]`, in
+        full-image pixels, no skew.
+    confidences: F maps like depths, or None.
+    Returns (xyz [3, N] float32: the x, y and z rows of the points, frame by frame; bounds [F + 1]
+    int64: frame f's points are xyz[:, bounds[f]:bounds[f + 1]]; conf [N] float32 of those points,
+    or None). Coordinate rows, not [N, 3] rows, so that every later pass over x, y or z reads
+    contiguous memory.
+    """
+    n = len(depths)
+    if len(cam_to_world) != n or (confidences is not None and len(confidences) != n):
+        raise ValueError(f"{n} depth maps need {n} poses and confidence maps, got {len(cam_to_world)} poses")
+    k = np.asarray(intrinsics, dtype=np.float64)[..., :3, :3]  # ScanNet's files hold 4x4 matrices
+    k = np.broadcast_to(k, (n, 3, 3)) if k.ndim == 2 else k
+    if k.shape != (n, 3, 3):
+        raise ValueError(f"intrinsics must be [3, 3] or [{n}, 3, 3], got {k.shape}")
+    # Frames of one size (a scan's or a video's always are) go through in one batch.
     groups: dict[tuple[int, int], list[int]] = {}
     for f, d in enumerate(depths):
-        groups.setdefault(d.shape, []).append(f)
-    pieces: list[tuple[list[int], np.ndarray, np.ndarray]] = []  # (frames, xyz [3, m], points per frame)
+        groups.setdefault(np.shape(d), []).append(f)
+    pieces: list[tuple[list[int], np.ndarray, np.ndarray | None, np.ndarray]] = []  # frames, xyz, conf, counts
     for (h, w), members in groups.items():
-        depth = np.stack([depths[f] for f in members])  # [G, h, w]
-        pose = np.stack([poses[f] for f in members])
+        depth = np.stack([np.asarray(depths[f], dtype=np.float32) for f in members])  # [G, h, w]
+        pose = np.stack([np.asarray(cam_to_world[f], dtype=np.float32) for f in members])
         rot, t = pose[:, :3, :3], pose[:, :3, 3]  # [G, 3, 3], [G, 3]
-        a = ((np.arange(w) * depth_stride - cx) / fx).astype(np.float32)  # [w] ray x per unit depth
-        b = ((np.arange(h) * depth_stride - cy) / fy).astype(np.float32)  # [h] ray y per unit depth
+        fx, fy, cx, cy = (k[members, i, j][:, None] for i, j in ((0, 0), (1, 1), (0, 2), (1, 2)))  # [G, 1]
+        a = ((np.arange(w) * depth_stride - cx) / fx).astype(np.float32)  # [G, w] ray x per unit depth
+        b = ((np.arange(h) * depth_stride - cy) / fy).astype(np.float32)  # [G, h] ray y per unit depth
         # world_i = depth * (R[i,0] a_u + R[i,1] b_v + R[i,2]) + t_i: the ray grid is separable, so
         # three broadcasts replace an [N,3] @ [3,3] matmul (~20x faster at 640x480).
         xyz = np.empty((3, *depth.shape), dtype=np.float32)  # [3, G, h, w]
         for i in range(3):
-            np.add(rot[:, i, 0, None, None] * a[None, None, :],
-                   (rot[:, i, 1, None] * b[None, :] + rot[:, i, 2, None])[:, :, None], out=xyz[i])  # fmt: skip
+            np.add(rot[:, i, 0, None, None] * a[:, None, :],
+                   (rot[:, i, 1, None] * b + rot[:, i, 2, None])[:, :, None], out=xyz[i])  # fmt: skip
             xyz[i] *= depth
             xyz[i] += t[:, i, None, None]
         z = depth.reshape(len(members), -1)
         valid = (z > 0) & (z < np.inf)  # [G, h*w] 0 = no measurement; NaN compares False
         xyz = xyz.reshape(3, -1)
-        pieces.append((members, xyz if valid.all() else xyz[:, valid.reshape(-1)], valid.sum(1)))
+        conf = None
+        if confidences is not None:
+            conf = np.stack([np.asarray(confidences[f], dtype=np.float32) for f in members]).reshape(-1)
+            if conf.shape != z.reshape(-1).shape:
+                raise ValueError("each confidence map must have its depth map's shape")
+        if not valid.all():
+            keep = valid.reshape(-1)
+            xyz, conf = xyz[:, keep], (None if conf is None else conf[keep])
+        pieces.append((members, xyz, conf, valid.sum(1)))
     counts = np.zeros(n, dtype=np.int64)
-    for members, _, c in pieces:
+    for members, _, _, c in pieces:
         counts[members] = c
     bounds = np.concatenate([[0], np.cumsum(counts)])
     if len(pieces) <= 1:
-        return (pieces[0][1] if pieces else np.zeros((3, 0), dtype=np.float32)), bounds
+        if not pieces:
+            return np.zeros((3, 0), dtype=np.float32), bounds, None if confidences is None else np.zeros(0, np.float32)
+        return pieces[0][1], bounds, pieces[0][2]
     out = np.empty((3, int(bounds[-1])), dtype=np.float32)  # frames back in candidate order
-    for members, xyz, c in pieces:
+    out_conf = None if confidences is None else np.empty(int(bounds[-1]), dtype=np.float32)
+    for members, xyz, conf, c in pieces:
         starts = np.concatenate([[0], np.cumsum(c)])
         for j, f in enumerate(members):
             out[:, bounds[f] : bounds[f + 1]] = xyz[:, starts[j] : starts[j + 1]]
-    return out, bounds
+            if out_conf is not None:
+                out_conf[bounds[f] : bounds[f + 1]] = conf[starts[j] : starts[j + 1]]
+    return out, bounds, out_conf
+
+
+def camera_to_world(extrinsics: np.ndarray) -> np.ndarray:
+    """World-to-camera extrinsics `[..., 3, 4]` (VGGT's) -> camera-to-world poses `[..., 4, 4]`."""
+    ext = np.asarray(extrinsics, dtype=np.float64)
+    rot, t = ext[..., :3, :3], ext[..., :3, 3]
+    pose = np.zeros((*ext.shape[:-2], 4, 4))
+    pose[..., :3, :3] = np.swapaxes(rot, -1, -2)  # R^T
+    pose[..., :3, 3] = -np.einsum("...ji,...j->...i", rot, t)  # -R^T t: the camera centre
+    pose[..., 3, 3] = 1.0
+    return pose
+
+
+def coverage_positions(
+    xyz: np.ndarray,
+    bounds: np.ndarray,
+    confidences: np.ndarray | None = None,
+    num_frames: int = 16,
+    conf_threshold: float = 0.1,
+    voxel_divisions: int = 20,
+    pad: bool = True,
+) -> list[int]:
+    """The space-aware choice among the frames of `unproject_depths`' arrays: positions (sorted)
+    of up to num_frames frames by greedy voxel coverage (`voxelize_coords`; confidences None =
+    all 1), filled up with evenly spaced unused frames when `pad` and coverage stops early."""
+    n_frames = len(bounds) - 1
+    if confidences is None and not np.float32(1.0) > np.float32(conf_threshold):
+        confidences = np.ones(xyz.shape[1], np.float32)  # all-1 confidences fail a threshold >= 1
+    sets, num_voxels = voxelize_coords(xyz, bounds, confidences, conf_threshold, voxel_divisions)
+    chosen = greedy_max_coverage(sets, num_voxels, num_frames)
+    return pad_positions(chosen, n_frames, num_frames) if pad else chosen
+
+
+def space_aware_positions(
+    depths: Sequence[np.ndarray] | np.ndarray,
+    cam_to_world: Sequence[np.ndarray] | np.ndarray,
+    intrinsics: np.ndarray,
+    confidences: Sequence[np.ndarray] | np.ndarray | None = None,
+    *,
+    num_frames: int = 16,
+    depth_stride: int = 4,
+    conf_threshold: float = 0.1,
+    voxel_divisions: int = 20,
+    pad: bool = True,
+) -> list[int]:
+    """Space-aware selection from full-resolution depth maps `[F, H, W]` and their cameras (and
+    per-pixel confidences `[F, H, W]`, None = true geometry): positions into the F candidates.
+    Every `depth_stride`-th pixel in x and y is used. The same steps as a scan's selection
+    (`scene_records.scene_frames`): `unproject_depths` then `coverage_positions`."""
+    strided = [np.asarray(d)[::depth_stride, ::depth_stride] for d in depths]
+    conf = None if confidences is None else [np.asarray(c)[::depth_stride, ::depth_stride] for c in confidences]
+    xyz, bounds, conf = unproject_depths(strided, cam_to_world, intrinsics, depth_stride, conf)
+    return coverage_positions(xyz, bounds, conf, num_frames, conf_threshold, voxel_divisions, pad)
 
 
 def scan_frame_geometry(

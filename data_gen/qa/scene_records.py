@@ -14,13 +14,7 @@ from typing import Any
 import numpy as np
 
 from data_gen.qa.config import QAConfig
-from data_gen.qa.frame_selection import (
-    greedy_max_coverage,
-    pad_positions,
-    scan_frame_coords,
-    uniform_indices,
-    voxelize_coords,
-)
+from data_gen.qa.frame_selection import coverage_positions, scan_frame_coords, uniform_indices
 from data_gen.qa.labels import LabelMapping
 from data_gen.qa.metadata import SceneMetadata, scene_metadata
 from data_gen.qa.questions import GENERATORS
@@ -102,13 +96,9 @@ def scene_frames(scan: Scan, config: QAConfig) -> tuple[list[int], list[int]]:
     xyz, bounds = scan_frame_coords(scan, candidates, config.depth_stride)
     if not xyz.shape[1]:
         raise ScanError(scan.name, f"none of the {len(candidates)} candidate frames has a depth measurement")
-    # True geometry has confidence 1 everywhere, which passes the filter whenever the threshold is
-    # below 1 (the same selection as select_frames over per-frame points and all-ones confidences).
-    ones = None if np.float32(1.0) > np.float32(config.conf_threshold) else np.ones(xyz.shape[1], np.float32)
-    sets, num_voxels = voxelize_coords(xyz, bounds, ones, config.conf_threshold, config.voxel_divisions)
-    chosen = greedy_max_coverage(sets, num_voxels, config.num_frames)
-    if config.pad_frames:
-        chosen = pad_positions(chosen, len(candidates), config.num_frames)
+    # True geometry: confidence 1 everywhere (None), as for video frames (pipelines/sample_frames).
+    chosen = coverage_positions(xyz, bounds, None, config.num_frames, config.conf_threshold,
+                                config.voxel_divisions, config.pad_frames)  # fmt: skip
     frame_indices = [candidates[p] for p in chosen]
     return frame_indices, uniform_indices(ids, len(frame_indices))
 
