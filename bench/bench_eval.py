@@ -13,7 +13,7 @@ then answers them with the tiny preset (random init, greedy, 16 new tokens, 16 f
 - baseline: per question, `inputs.load_frames` then the processor and `model.generate` on that
   question's own frames, 4 questions per call (the pipeline before issue 16).
 It prints questions/s for both and their ratio, decodes per video (counted: calls of
-`video.read_frames`), and the frame bytes each question sends through the pipeline.
+`media.read_frames`), and the frame bytes each question sends through the pipeline.
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from pipelines import media as video_module  # noqa: E402
 from pipelines import prompting  # noqa: E402
 from pipelines.config import build_config  # noqa: E402
-from pipelines.evaluate import video as video_module  # noqa: E402
 from pipelines.evaluate.inputs import frame_groups, load_frames, load_items  # noqa: E402
 from pipelines.evaluate.models import model_source  # noqa: E402
 from pipelines.evaluate.predictor import Predictor, decode_group  # noqa: E402
@@ -71,7 +71,7 @@ def ours(items: list[dict], predictor: Predictor) -> list[str]:
         questions = [{"index": p, **{k: items[p][k] for k in ("question", "options", "problem_type")}}
                      for p in group["items"]]  # fmt: skip
         row = decode_group({"group": g, "frames": json.dumps(group["frames"]), "questions": json.dumps(questions)})
-        out = predictor({k: [row[k]] for k in ("group", "questions", "error", "frames_array")})
+        out = predictor({k: [row[k]] for k in ("group", "questions", "error", "frames_array", "fps")})
         answers.update(zip(out["index"].tolist(), out["prediction"].tolist(), strict=True))
     return [answers[i] for i in range(len(items))]
 
@@ -90,7 +90,7 @@ def baseline(items: list[dict], predictor: Predictor) -> list[str]:
 
 
 def timed(fn, items, predictor, repeats: int) -> tuple[float, int, list[str]]:
-    """Best questions/s over `repeats`, and the decodes of one run (calls of video.read_frames)."""
+    """Best questions/s over `repeats`, and the decodes of one run (calls of media.read_frames)."""
     calls = []
     read = video_module.read_frames
 

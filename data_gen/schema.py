@@ -1,6 +1,11 @@
 """The QA record: its Arrow schema (DESIGN.md "QA record (Parquet)"), its id, and a validator.
 
 A superset of VSI-Bench's columns, so the benchmark's own file reads through the same code.
+
+Problem types: `numerical` (a number, scored by MRA), `multiple_choice` (an option letter) and
+`open_ended` (free-form text: ScanQA's and SQA3D's answers; `meta` may list every accepted answer
+under "answers"). Question types: VSI-Bench's, plus `scanqa` and `sqa3d` (open-ended) and `other`
+(a question from an annotation file that names no type; any problem type).
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from typing import Any
 
 import pyarrow as pa
 
-QUESTION_TYPES: tuple[str, ...] = (
+VSI_BENCH_TYPES: tuple[str, ...] = (
     "object_counting",
     "object_size_estimation",
     "room_size_estimation",
@@ -25,10 +30,22 @@ QUESTION_TYPES: tuple[str, ...] = (
     "obj_appearance_order",
     "route_planning",
 )
+QUESTION_TYPES: tuple[str, ...] = (*VSI_BENCH_TYPES, "scanqa", "sqa3d", "other")
 NUMERICAL_TYPES = frozenset(
     {"object_counting", "object_size_estimation", "room_size_estimation", "object_abs_distance"}
 )
-PROBLEM_TYPES = ("numerical", "multiple_choice")
+OPEN_ENDED_TYPES = frozenset({"scanqa", "sqa3d"})
+ANY_PROBLEM_TYPES = frozenset({"other"})  # the type of a question whose file names none
+PROBLEM_TYPES = ("numerical", "multiple_choice", "open_ended")
+
+
+def problem_type_of(question_type: str) -> str | None:
+    """The problem type a question type implies (None for `other`, which may be any)."""
+    if question_type in ANY_PROBLEM_TYPES:
+        return None
+    if question_type in NUMERICAL_TYPES:
+        return "numerical"
+    return "open_ended" if question_type in OPEN_ENDED_TYPES else "multiple_choice"
 
 # Column order exactly as in DESIGN.md's table.
 RECORD_SCHEMA = pa.schema(
@@ -97,13 +114,16 @@ def validate_record(d: dict[str, Any]) -> None:
         _fail(d, f"unknown question_type {d['question_type']!r}")
     if d["problem_type"] not in PROBLEM_TYPES:
         _fail(d, f"problem_type must be one of {PROBLEM_TYPES}")
-    want = "numerical" if d["question_type"] in NUMERICAL_TYPES else "multiple_choice"
+    want = problem_type_of(d["question_type"]) or d["problem_type"]
     if d["problem_type"] != want:
         _fail(d, f"problem_type {d['problem_type']!r} but {d['question_type']} is {want}")
     options = d["options"]
     if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
         _fail(d, "options must be a list of strings")
-    if want == "numerical":
+    if want == "open_ended":
+        if options:
+            _fail(d, "an open-ended question has no options")
+    elif want == "numerical":
         if options:
             _fail(d, "a numerical question has no options")
         try:

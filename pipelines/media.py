@@ -1,24 +1,37 @@
-"""RGB frames from a video file (VSI-Bench's `{dataset}/{scene_name}.mp4`, with PyAV) or from a
-folder of pre-sampled frames (the authors' `{dataset}/{scene_name}/*.png`).
+"""Frames from every kind of media a record can point at, for training and evaluation alike:
 
-`read_frames(path, k)` returns k frames (HxWx3 uint8 RGB) at evenly spaced frame indices, first and
-last included, in video order; a video with fewer than k frames gives all of its frames.
-`read_frames(path, indices=[...])` returns the frames at those indices (space-aware sampling).
-`read_frame_folder(folder, k)` reads the folder's images in name order, thinned evenly to k.
+- `video`: an mp4 (any container PyAV opens), decoded with PyAV at given or evenly spaced indices;
+- `folder`: a folder of pre-extracted frames (.png/.jpg in name order, e.g. the authors' pre-sampled
+  `{dataset}/{scene_name}/*.png`);
+- `images`: image files listed by the record (a Qwen-VL `image` list), shown as one video's frames;
+- `scan`: a ScanNet scene folder (every layout `data_gen.scans.scannet.read_scan` reads).
 
-Seek-efficient: only the sampled frames are converted to RGB, and a sample far ahead of the last
-decoded frame is reached by seeking to the keyframe before it rather than decoding every frame in
-between (VSI-Bench videos hold thousands of frames; 16 are used).
+`load_clip(kind, paths, ids, rule)` returns a `Clip`: HxWx3 uint8 RGB frames in video order and,
+for a video, the rate of the sampled frames (`fps`, what `second_per_grid_ts` is made from). A clip
+decodes only the frames it shows. Frames come from `ids` when the record gives them, else from
+`rule` (`FrameRule`): for a video qwen-vl-finetune's rule (one frame per `interval_s` seconds,
+clamped to [min_frames, num_frames], `linspace(0, n - 1, k)` cast to int, duplicates dropped), for
+a scan or folder `num_frames` evenly spaced, for images all of them (thinned evenly).
+`media_problem(kind, paths)` says cheaply (names and container headers, no decoding) whether the
+media is there and readable, for checks before any work. `read_frame_indices` reads a space-aware
+frame-indices file (`{"<dataset>/<scene_name>": [frame index, ...]}`).
+
+Seek-efficient: only the sampled frames of a video are converted to RGB, and a sample far ahead of
+the last decoded frame is reached by seeking to the keyframe before it rather than decoding every
+frame in between (VSI-Bench videos hold thousands of frames; 16 are used).
 """
 
 from __future__ import annotations
 
+import functools
+import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from data_gen.errors import InputError
-from data_gen.qa.frame_selection import uniform_positions
+from data_gen.qa.frame_selection import uniform_indices, uniform_positions
 
 # Decode forward instead of seeking when the next sample is at most this many frames ahead: a
 # seek lands on a keyframe and decodes from there anyway, so short gaps are cheaper without one.
@@ -28,7 +41,8 @@ SEEK_GAP = 32
 
 
 class VideoError(InputError):
-    """A video that cannot be read; the message names the file and the problem."""
+    """Media that cannot be read (a video, frame folder, image or scan); the message names the file
+    and the problem."""
 
     def __init__(self, path: str | Path, problem: str):
         super().__init__(f"{path}: {problem}")
@@ -132,20 +146,23 @@ def _decode_at(container, stream, targets: list[int]) -> list[np.ndarray]:
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
-def read_frame_folder(folder: str | Path, num_frames: int) -> list[np.ndarray]:
-    """The images of `folder` (.png/.jpg, sorted by name) as HxWx3 uint8 RGB arrays, thinned to
-    an evenly spread `num_frames` when it holds more. Raises VideoError naming the folder when it
-    is missing, empty or an image cannot be read."""
-    from PIL import Image, UnidentifiedImageError
-
+def frame_files(folder: str | Path) -> list[Path]:
+    """The .png/.jpg files of a frame folder, sorted by name. Raises VideoError naming the folder
+    when it is missing or holds none."""
     folder = Path(folder)
     if not folder.is_dir():
         raise VideoError(folder, "no such frame folder")
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise VideoError(folder, f"holds no {'/'.join(IMAGE_SUFFIXES)} frames")
-    if len(files) > num_frames:
-        files = [files[int(p)] for p in uniform_positions(len(files), num_frames)]
+    return files
+
+
+def read_images(files: list[Path]) -> list[np.ndarray]:
+    """Image files as HxWx3 uint8 RGB arrays, in the order given; all of one size. Raises
+    VideoError naming the file that cannot be read."""
+    from PIL import Image, UnidentifiedImageError
+
     frames = []
     for file in files:
         try:
@@ -154,5 +171,214 @@ def read_frame_folder(folder: str | Path, num_frames: int) -> list[np.ndarray]:
         except (OSError, UnidentifiedImageError) as e:
             raise VideoError(file, f"cannot be read as an image ({e})") from None
     if len({f.shape for f in frames}) > 1:
-        raise VideoError(folder, f"frames differ in size: {sorted({f.shape for f in frames})}")
+        raise VideoError(Path(files[0]).parent, f"frames differ in size: {sorted({f.shape for f in frames})}")
     return frames
+
+
+def read_frame_folder(folder: str | Path, num_frames: int) -> list[np.ndarray]:
+    """The images of `folder` (.png/.jpg, sorted by name) as HxWx3 uint8 RGB arrays, thinned to
+    an evenly spread `num_frames` when it holds more. Raises VideoError naming the folder when it
+    is missing, empty or an image cannot be read."""
+    files = frame_files(folder)
+    if len(files) > num_frames:
+        files = [files[int(p)] for p in uniform_positions(len(files), num_frames)]
+    return read_images(files)
+
+
+# --- videos: length and qwen-vl-finetune's frame rule ---
+
+
+def video_info(path: str | Path) -> tuple[int, float]:
+    """(frames, average frames per second) of a video, from its container (no frame decoded; a
+    stream without a frame count is demuxed, not decoded). Raises VideoError naming the file."""
+    import av
+
+    path = Path(path)
+    if not path.is_file():
+        raise VideoError(path, "no such video file")
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise VideoError(path, "has no video stream")
+            stream = container.streams.video[0]
+            total = _frame_count(container, stream)
+            rate = stream.average_rate or stream.guessed_rate
+    except av.FFmpegError as e:
+        raise VideoError(path, f"cannot be decoded ({e})") from None
+    if total == 0:
+        raise VideoError(path, "has no frames")
+    if not rate or float(rate) <= 0:
+        raise VideoError(path, "has no frame rate")
+    return total, float(rate)
+
+
+def qwen_vl_indices(total: int, fps: float, *, interval_s: float, min_frames: int, max_frames: int) -> list[int]:
+    """qwen-vl-finetune's frames of a `total`-frame video at `fps`: k = round(duration / interval_s)
+    clamped to [min_frames, max_frames], at `linspace(0, total - 1, k)` cast to int (truncated, as
+    numpy's dtype=int does), duplicates dropped (a video shorter than k frames gives fewer)."""
+    duration = total / fps
+    k = min(max(round(duration / interval_s), min_frames), max_frames)
+    return [int(i) for i in np.unique(np.linspace(0, total - 1, k).astype(np.int64))]
+
+
+# --- scans ---
+
+
+@functools.lru_cache(maxsize=4)
+def _scan(scene_dir: str):
+    """A scan is read once per process for consecutive records on the same scene."""
+    from data_gen.scans.scannet import read_scan
+
+    return read_scan(scene_dir)
+
+
+def scan_frame_ids(scene_dir: Path) -> list[int]:
+    """The frame ids of a scan folder that have a colour image, from file names (or the `.sens`
+    header), without decoding: every layout `read_scan` reads. Empty for a missing or unreadable
+    scene."""
+    from data_gen.scans.scan import ScanError
+    from data_gen.scans.scannet import color_frame_ids
+
+    if not Path(scene_dir).is_dir():
+        return []
+    try:
+        return color_frame_ids(scene_dir)
+    except ScanError:
+        return []
+
+
+def missing_frames(scene_dir: Path, ids: list[int]) -> list[int]:
+    """Which of `ids` have no colour image in the scan folder (see `scan_frame_ids`); a missing or
+    unreadable scene misses all."""
+    have = set(scan_frame_ids(scene_dir))
+    return [i for i in ids if i not in have]
+
+
+def scan_frames(scene_dir: Path, ids: list[int]) -> list[np.ndarray]:
+    """Colour frames `ids` of the scan folder `scene_dir` as HxWx3 uint8 RGB arrays, in the order
+    given. Raises OSError, ValueError, KeyError or IndexError when they cannot be read."""
+    scan = _scan(str(scene_dir))
+    return [np.asarray(scan.frames.color(i), dtype=np.uint8) for i in ids]
+
+
+# --- one record's frames ---
+
+MEDIA_KINDS = ("scan", "video", "folder", "images")
+
+
+@dataclass(frozen=True)
+class FrameRule:
+    """Which frames to show when a record names none, and the frame rate to report for a video.
+
+    num_frames: at most this many frames (qwen-vl-finetune's video_max_frames; the stage's
+    `num_frames`). min_frames: at least this many from a video (video_min_frames). interval_s: one
+    video frame per this many seconds before clamping (base_interval). fps: the rate
+    `second_per_grid_ts` is made from; None = the sampled frames' own rate, frames / duration."""
+
+    num_frames: int = 16
+    min_frames: int = 16
+    interval_s: float = 2.0
+    fps: float | None = None
+
+
+@dataclass
+class Clip:
+    """A record's frames (HxWx3 uint8 RGB, video order) and, for a video, the rate they were
+    sampled at (frames per second; None for scans, folders and images, whose timing is unknown)."""
+
+    frames: list[np.ndarray]
+    fps: float | None = None
+
+
+def load_clip(kind: str, paths: list[str], ids: list[int], rule: FrameRule) -> Clip:
+    """The frames of one record's media (`kind` in MEDIA_KINDS; `paths`: the video, folder or scan,
+    or the image files), at `ids` (frame indices of the video or scan, positions in the folder's
+    sorted files) when given, else as `rule` says. Raises VideoError naming the file."""
+    ids = [int(i) for i in ids]
+    if kind == "video":
+        path = Path(paths[0])
+        total, avg_fps = video_info(path)
+        if not ids:
+            ids = qwen_vl_indices(total, avg_fps, interval_s=rule.interval_s, min_frames=rule.min_frames,
+                                  max_frames=rule.num_frames)  # fmt: skip
+        frames = read_frames(path, indices=ids)
+        return Clip(frames, rule.fps or len(set(ids)) / (total / avg_fps))  # the authors' len(frame_idx) / duration
+    if kind == "folder":
+        files = frame_files(paths[0])
+        if ids:
+            if max(ids) >= len(files):
+                raise VideoError(paths[0], f"holds {len(files)} frames; frame {max(ids)} asked for")
+            files = [files[i] for i in ids]
+        elif len(files) > rule.num_frames:
+            files = [files[int(p)] for p in uniform_positions(len(files), rule.num_frames)]
+        return Clip(read_images(files))
+    if kind == "images":
+        files = [Path(p) for p in paths]
+        if len(files) > rule.num_frames:
+            files = [files[int(p)] for p in uniform_positions(len(files), rule.num_frames)]
+        return Clip(read_images(files))
+    if kind == "scan":
+        scene = Path(paths[0])
+        if not ids:
+            ids = uniform_indices(scan_frame_ids(scene), rule.num_frames)
+        lost = missing_frames(scene, ids)
+        if lost or not ids:
+            raise VideoError(scene, f"frames {lost[:5]} missing" if ids else "no scan frames")
+        try:
+            return Clip(scan_frames(scene, ids))
+        except (OSError, ValueError, KeyError, IndexError) as e:
+            raise VideoError(scene, f"cannot read frames {ids} ({e})") from None
+    raise ValueError(f"media kind must be one of {MEDIA_KINDS}, got {kind!r}")
+
+
+def media_problem(kind: str, paths: list[str], ids: list[int]) -> str | None:
+    """What keeps this media from being read, found cheaply (file names, scan listings, video
+    container headers; nothing decoded), or None. Frames that cannot be decoded although the
+    files are there are found when the clip is loaded."""
+    try:
+        if kind == "video":
+            total, _ = video_info(paths[0])
+            if ids and max(ids) >= total:
+                return f"{paths[0]}: has {total} frames; frame index {max(ids)} asked for"
+        elif kind == "folder":
+            files = frame_files(paths[0])
+            if ids and max(ids) >= len(files):
+                return f"{paths[0]}: holds {len(files)} frames; frame {max(ids)} asked for"
+        elif kind == "images":
+            lost = [p for p in paths if not Path(p).is_file()]
+            if lost:
+                return f"{lost[0]}: no such image file" + (f" (and {len(lost) - 1} more)" if len(lost) > 1 else "")
+        elif kind == "scan":
+            if not Path(paths[0]).is_dir():
+                return f"{paths[0]}: no such scan folder"
+            lost = missing_frames(Path(paths[0]), ids) if ids else []
+            if lost or not scan_frame_ids(Path(paths[0])):
+                return f"{paths[0]}: frames {lost[:5]} missing" if lost else f"{paths[0]}: no colour frames"
+        else:
+            return f"unknown media kind {kind!r}"
+    except VideoError as e:
+        return str(e)
+    return None
+
+
+# --- space-aware indices computed ahead ---
+
+
+class FrameIndicesError(InputError):
+    """A frame-indices file that cannot be used; the message names the setting and the file."""
+
+
+def read_frame_indices(file: Path, setting: str = "eval.frame_indices_file") -> dict[str, list[int]]:
+    """A space-aware frame-indices file: {"<dataset>/<scene_name>": [frame index, ...], ...}, as
+    the frame-sampling job writes it; `setting` names the config key in errors."""
+    file = Path(file).expanduser().resolve()
+    try:
+        doc = json.loads(file.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise FrameIndicesError(f"{setting}={file}: cannot read it as JSON ({e})") from None
+    ok = isinstance(doc, dict) and all(
+        isinstance(v, list) and v and all(isinstance(i, int) and i >= 0 for i in v) for v in doc.values()
+    )
+    if not ok:
+        raise FrameIndicesError(f"{setting}={file}: expected {{\"<dataset>/<scene_name>\": [frame index >= 0, ...]}}")
+    return {k: sorted(v) for k, v in doc.items()}

@@ -6,6 +6,11 @@ Shared by SFT, GRPO and evaluation, so a model is asked at test time in the word
     user:   <video> [These are frames of a video.\n]{question}\n[Options:\nA. ...\nB. ...\n]{post-prompt}
     assistant (the target): {answer}  or  <think>{rationale}</think><answer>{answer}</answer>
 
+A record read from a Qwen-VL annotation file carries its conversation verbatim instead (`turns`:
+JSON `[{"user": ..., "assistant": ...}, ...]`, the user text holding one `<video>` where the video
+goes, as qwen-vl-finetune renders it); prompt style and think format do not reword it, except that
+GRPO's think instruction (`THINK_FORMAT`) is added as a last line of its question.
+
 Prompt styles (`sft.prompt_style`, `grpo.prompt_style`, `eval.prompt_style`):
 - `spatial_mllm` (the default): the Spatial-MLLM authors' eval script: question, options, then
   VSI-Bench's post-prompt (`POST_PROMPT`: "Answer with the option's letter from the given choices
@@ -17,19 +22,18 @@ Prompt styles (`sft.prompt_style`, `grpo.prompt_style`, `eval.prompt_style`):
   (the stages' `think_format`) asks for it whatever the style; the `vsi_bench` line is kept then.
 
 Frames are the record's `frame_indices` (space-aware) or `uniform_indices`, thinned to an evenly
-spread subset when the record lists more than asked for.
+spread subset when the record lists more than asked for; a record that lists none gets the frames
+`pipelines.media.FrameRule` picks from its media (`record_clip`).
 """
 
 from __future__ import annotations
 
-import functools
-from pathlib import Path
+import json
 from typing import Any
-
-import numpy as np
 
 from data_gen.errors import InputError
 from data_gen.qa.frame_selection import uniform_positions
+from pipelines import media
 
 SYSTEM_PROMPT = "You are a helpful assistant."
 PROMPT_STYLES = ("spatial_mllm", "vsi_bench", "think")
@@ -39,6 +43,7 @@ VIDEO_PREAMBLE = "These are frames of a video."  # the first line of VSI-Bench's
 POST_PROMPT = {
     "multiple_choice": "Answer with the option's letter from the given choices directly.",
     "numerical": "Please answer the question using a single word or phrase.",
+    "open_ended": "Please answer the question using a single word or phrase.",  # ScanQA / SQA3D
 }
 THINK_FORMAT = (
     "Think about the question first, then give the answer: output the thinking process in "
@@ -48,8 +53,10 @@ THINK_FORMAT = (
 THINK_POST_PROMPT = {
     "multiple_choice": "Answer with the option's letter from the given choices. " + THINK_FORMAT,
     "numerical": "Answer with a single number. " + THINK_FORMAT,
+    "open_ended": "Answer with a single word or phrase. " + THINK_FORMAT,
 }
 SAMPLINGS = ("space_aware", "uniform")
+VIDEO_TAG = "<video>"  # where a verbatim user turn shows the video (qwen-vl-finetune's placeholder)
 
 
 class RecordError(InputError):
@@ -77,13 +84,44 @@ def user_text(record: dict[str, Any], *, think: bool = False, style: str = DEFAU
     return "\n".join(lines)
 
 
+def turns(record: dict[str, Any], *, think: bool = False, style: str = DEFAULT_STYLE) -> list[tuple[str, str]]:
+    """The record's (user, assistant) turns, the user text holding `VIDEO_TAG` where the video goes:
+    its verbatim `turns` when it has them, else one turn rendered from its question fields in
+    `style` (the video first) with `target_text` as the answer."""
+    verbatim = record.get("turns")
+    if verbatim:
+        return [(t["user"], t["assistant"]) for t in json.loads(verbatim)]
+    return [(VIDEO_TAG + user_text(record, think=think, style=style), target_text(record, think=think))]
+
+
+def user_content(text: str) -> list[dict]:
+    """A user turn's text as chat content: the video item where `VIDEO_TAG` is, text around it."""
+    before, tag, after = text.partition(VIDEO_TAG)
+    if not tag:
+        return [{"type": "text", "text": text}]
+    items = [{"type": "text", "text": before}] if before else []
+    items.append({"type": "video"})
+    return items + ([{"type": "text", "text": after}] if after else [])
+
+
 def messages(record: dict[str, Any], *, think: bool = False, style: str = DEFAULT_STYLE) -> list[dict]:
-    """System turn, then one user turn holding the video and the question (no assistant turn)."""
-    text = user_text(record, think=think, style=style)
-    return [
-        {"role": "system", "content": SYSTEM_PROMPT},
-        {"role": "user", "content": [{"type": "video"}, {"type": "text", "text": text}]},
-    ]
+    """System turn, then the first user turn holding the video and the question (no assistant
+    turn): what generation continues from. A verbatim question gets `THINK_FORMAT` as a last line
+    when `think`."""
+    verbatim = record.get("turns")
+    if verbatim:
+        user = json.loads(verbatim)[0]["user"] + ("\n" + THINK_FORMAT if think else "")
+    else:
+        user = VIDEO_TAG + user_text(record, think=think, style=style)
+    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user_content(user)}]
+
+
+def chat(record: dict[str, Any], *, think: bool = False, style: str = DEFAULT_STYLE) -> list[dict]:
+    """The whole training conversation: system, then every user and assistant turn."""
+    out = [{"role": "system", "content": SYSTEM_PROMPT}]
+    for user, assistant in turns(record, think=think, style=style):
+        out += [{"role": "user", "content": user_content(user)}, {"role": "assistant", "content": assistant}]
+    return out
 
 
 def prompt_text(processor, record: dict[str, Any], *, think: bool = False, style: str = DEFAULT_STYLE) -> str:
@@ -109,44 +147,12 @@ def frame_ids(record: dict[str, Any], *, sampling: str, num_frames: int) -> list
     return [int(i) for i in chosen]
 
 
-@functools.lru_cache(maxsize=4)
-def _scan(scene_dir: str):
-    """A scan is read once per process for consecutive records on the same scene."""
-    from data_gen.scans.scannet import read_scan
-
-    return read_scan(scene_dir)
-
-
-def missing_frames(scene_dir: Path, ids: list[int]) -> list[int]:
-    """Which of `ids` have no colour image, checked cheaply from file names (or the `.sens`
-    header), without decoding: every layout `read_scan` reads (plain or zero-padded export names,
-    the C++ exporter's `frame-<n>.color.jpg`, `.sens`). A missing or unreadable scene misses all."""
-    from data_gen.scans.scan import ScanError
-    from data_gen.scans.scannet import color_frame_ids
-
-    if not scene_dir.is_dir():
-        return list(ids)
+def record_clip(record: dict[str, Any], *, sampling: str, rule: media.FrameRule) -> media.Clip:
+    """The record's frames from its media (`media_kind`, `media_paths`): its listed frames
+    (`frame_ids`), or what `rule` picks when it lists none. Raises RecordError naming the record
+    and the file."""
+    ids = frame_ids(record, sampling=sampling, num_frames=rule.num_frames)
     try:
-        have = set(color_frame_ids(scene_dir))
-    except ScanError:
-        return list(ids)
-    return [i for i in ids if i not in have]
-
-
-def scan_frames(scene_dir: Path, ids: list[int]) -> list[np.ndarray]:
-    """Colour frames `ids` of the scan folder `scene_dir` as HxWx3 uint8 RGB arrays, in the order
-    given. Raises OSError, ValueError, KeyError or IndexError when they cannot be read."""
-    scan = _scan(str(scene_dir))
-    return [np.asarray(scan.frames.color(i), dtype=np.uint8) for i in ids]
-
-
-def load_frames(record: dict[str, Any], scans_root: Path, *, sampling: str, num_frames: int) -> list[np.ndarray]:
-    """The record's frames as HxWx3 uint8 RGB arrays, in video order. Raises RecordError."""
-    scene_dir = Path(scans_root) / str(record["video"])
-    ids = frame_ids(record, sampling=sampling, num_frames=num_frames)
-    if not ids:
-        raise RecordError(f"record {record['id']}: no frame indices")
-    try:
-        return scan_frames(scene_dir, ids)
-    except (OSError, ValueError, KeyError, IndexError) as e:
-        raise RecordError(f"record {record['id']}: cannot read frames {ids} of {scene_dir}: {e}") from e
+        return media.load_clip(record["media_kind"], list(record["media_paths"]), ids, rule)
+    except media.VideoError as e:
+        raise RecordError(f"record {record['id']}: {e}") from e

@@ -13,6 +13,10 @@
 - `accuracy(completion, problem_type, ground_truth, rule=..., answer_tag=...)`: evaluation's
   score under a named rule: `official` (VSI-Bench's scorer exactly, `official_token`) or
   `lenient` (the `parse_answer` reading GRPO trains with).
+- `open_ended` answers (ScanQA, SQA3D): `exact_match`, 1 when the answer equals any accepted answer
+  (the ground truth may be a list of them) after `normalize_text`: lower case, punctuation and the
+  articles a/an/the dropped, whitespace collapsed (SQuAD's normalisation). Both rules and GRPO's
+  accuracy reward (with grpo.open_ended=exact_match) use it.
 
 Nothing here raises on a completion, whatever its text. A bad `problem_type` or a ground truth
 that does not parse is a data bug and raises ValueError (reward actors count it as an error).
@@ -29,7 +33,7 @@ from collections.abc import Sequence
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-PROBLEM_TYPES = ("numerical", "multiple_choice")
+PROBLEM_TYPES = ("numerical", "multiple_choice", "open_ended")
 SCORING_RULES = ("official", "lenient")
 
 # VSI-Bench computes the thresholds as np.linspace(0.50, 0.95, 10) and compares against 1 - theta;
@@ -46,6 +50,9 @@ _NUMBER = re.compile(
 _DIGIT = re.compile(r"[0-9]")
 # "nan"/"inf" as words (ASCII, any case): when one comes before the first number, there is no answer.
 _SPECIAL = re.compile(r"\b(?:[nN][aA][nN]|[iI][nN][fF](?:[iI][nN][iI][tT][yY])?)\b")
+
+_PUNCTUATION = re.compile(r"[^\w\s]")
+_ARTICLES = re.compile(r"\b(?:a|an|the)\b")
 
 _THINK_OPEN, _THINK_CLOSE = "<think>", "</think>"
 _ANSWER_OPEN, _ANSWER_CLOSE = "<answer>", "</answer>"
@@ -142,6 +149,28 @@ def parse_option(text: str) -> str | None:
     return None
 
 
+def normalize_text(text: str) -> str:
+    """Lower case, punctuation and the articles a/an/the dropped, whitespace collapsed."""
+    text = _PUNCTUATION.sub(" ", text.lower())
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+def exact_match(text: str, answers: Sequence[str]) -> float:
+    """1.0 when `text` equals one of `answers` after `normalize_text`, else 0.0 (an empty answer
+    never matches)."""
+    said = normalize_text(text) if isinstance(text, str) else ""
+    return 1.0 if said and said in {normalize_text(str(a)) for a in answers} else 0.0
+
+
+def accepted_answers(ground_truth: str | Sequence[str]) -> list[str]:
+    """An open-ended ground truth as its list of accepted answers (a string is one answer);
+    ValueError when there is none."""
+    answers = [ground_truth] if isinstance(ground_truth, str) else [str(a) for a in ground_truth]
+    if not any(normalize_text(a) for a in answers):
+        raise ValueError(f"open-ended ground truth {ground_truth!r} holds no answer")
+    return answers
+
+
 def parse_answer(text: str, problem_type: str) -> float | str | None:
     """The answer a completion gives: a float (`numerical`), an upper-case option letter
     (`multiple_choice`), or None when there is none. Reads the last closed `<answer>` span if
@@ -153,6 +182,8 @@ def parse_answer(text: str, problem_type: str) -> float | str | None:
         return parse_number(span)
     if problem_type == "multiple_choice":
         return parse_option(span)
+    if problem_type == "open_ended":
+        return normalize_text(span) or None
     return None
 
 
@@ -196,11 +227,17 @@ def _parse_ground_truth(ground_truth: str, problem_type: str) -> float | str:
 def score_and_parse(
     completion: str, problem_type: str, ground_truth: str | float, config: RewardConfig = DEFAULT_CONFIG
 ) -> tuple[dict[str, float], float | str | None]:
-    """`score`, plus the parsed answer (None = unparseable) for logging and counting."""
-    gt = parse_ground_truth(ground_truth, problem_type)
+    """`score`, plus the parsed answer (None = unparseable) for logging and counting. An
+    open-ended ground truth may be a list of accepted answers."""
+    if problem_type == "open_ended":
+        gt = accepted_answers(ground_truth)
+    else:
+        gt = parse_ground_truth(ground_truth, problem_type)
     answer = parse_answer(completion, problem_type)
     fmt = 1.0 if format_ok(completion) else 0.0
-    if problem_type == "numerical":
+    if problem_type == "open_ended":
+        acc = exact_match(answer_span(completion) if isinstance(completion, str) else "", gt)
+    elif problem_type == "numerical":
         acc = mean_relative_accuracy(answer, gt)  # type: ignore[arg-type]
     else:
         acc = 1.0 if answer == gt else 0.0
@@ -271,9 +308,13 @@ def official_accuracy(text: str, problem_type: str, ground_truth: str | float) -
     multiple_choice: 1.0 when `official_token(text)` equals the ground-truth letter, case
     ignored, else 0.0 ("(B)", "B:" and "Answer: B" score 0). numerical: `float()` of the token
     (Python's, as the benchmark: "4", "4.", "1e3", "1_000" read; "4m", "about" do not and score
-    0), then MRA against float(ground_truth); nan and inf score 0."""
+    0), then MRA against float(ground_truth); nan and inf score 0. open_ended: `exact_match` of the
+    whole stripped text against the accepted answers (a string or a list)."""
     if problem_type not in PROBLEM_TYPES:
         raise ValueError(f"problem_type must be one of {PROBLEM_TYPES}, got {problem_type!r}")
+    if problem_type == "open_ended":
+        said = text.strip() if isinstance(text, str) else ""
+        return exact_match(said, accepted_answers(ground_truth)), normalize_text(said) or None
     token = official_token(text) if isinstance(text, str) else ""
     if problem_type == "multiple_choice":
         return (1.0 if token.lower() == str(ground_truth).strip().lower() else 0.0), token or None

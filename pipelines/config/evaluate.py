@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from pipelines.config.mixture import SourceConfig
+
 DIRECT_MAX_NEW_TOKENS = 16  # VSI-Bench's harness: greedy, 16 new tokens for a direct answer
 THINK_MAX_NEW_TOKENS = 512  # room for <think>...</think><answer>...</answer> (grpo.max_completion_length)
 
@@ -16,9 +18,15 @@ class EvalConfig(BaseModel):
 
     split: str = Field("val")
     """Dataset split to evaluate (train or val), when source = dataset."""
-    source: Literal["dataset", "vsibench"] = "dataset"
+    source: Literal["dataset", "vsibench", "sources"] = "dataset"
     """What to evaluate on: `dataset` = run_dir/dataset/<split>/*.parquet with frames from the scans;
-    `vsibench` = a VSI-Bench question file (eval.vsibench_file) with its videos (eval.videos_dir)."""
+    `vsibench` = a VSI-Bench question file (eval.vsibench_file) with its videos (eval.videos_dir);
+    `sources` = the annotation files of eval.sources (ScanQA val, SQA3D val or test, Qwen-VL records)."""
+    sources: list[SourceConfig] = Field(default_factory=list)
+    """The sources to evaluate when eval.source = sources, written as data.mixture's (format,
+    annotation, media_root, ...; rate is ignored: every record is asked). A multi-turn record is
+    asked its first question. Open-ended answers are scored by exact match, and the report adds
+    BLEU-4, ROUGE-L, METEOR and CIDEr (pycocoevalcap)."""
     vsibench_file: str | None = None
     """VSI-Bench questions, Parquet, JSON or JSON Lines, in either format (eval.file_format):
     the HF release (id, dataset, scene_name, question_type, question, options, ground_truth) or
@@ -31,8 +39,8 @@ class EvalConfig(BaseModel):
     the folder of eval.vsibench_file."""
     name: str | None = None
     """Outputs go to run_dir/eval/<name>/; null = the split (`val`) for our dataset, `vsibench` for
-    a question file, plus `-<stage>-step_<N>` when eval.model is a training checkpoint. Set it to
-    keep several evaluations of one benchmark apart (other frames, prompts or models)."""
+    a question file, the source names joined by `+` for eval.sources, plus `-<stage>-step_<N>` when
+    eval.model is a training checkpoint. Set it to keep several evaluations of one benchmark apart (other frames, prompts or models)."""
     model: str | None = None
     """The model to evaluate: null = run_dir/grpo/final, else run_dir/sft/final, else
     model.preset (with model.path weights); or a folder: a save_pretrained folder, a released
@@ -82,6 +90,8 @@ class EvalConfig(BaseModel):
     def _vsibench_needs_a_file(self) -> EvalConfig:
         if self.source == "vsibench" and not self.vsibench_file:
             raise ValueError("eval.source=vsibench needs eval.vsibench_file (Parquet or JSON)")
+        if self.source == "sources" and not self.sources:
+            raise ValueError("eval.source=sources needs eval.sources (a list like data.mixture.sources)")
         if self.name is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.=+-]*", self.name):
             raise ValueError(f"eval.name={self.name!r}: use letters, digits and _ . = + - (a folder name)")
         return self

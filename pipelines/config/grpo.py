@@ -29,7 +29,15 @@ class GRPOConfig(OptimizerConfig):
     """Policy to start from (a save_pretrained directory); null = run_dir/sft/final when it exists,
     else model.path / the preset."""
     split: str = "train"
-    """Dataset split the prompts come from (run_dir/dataset/<split>)."""
+    """Dataset split the prompts come from (run_dir/dataset/<split>) when data.mixture lists no sources."""
+    open_ended: Literal["skip", "exact_match"] = "skip"
+    """Records with a free-form answer (ScanQA, SQA3D, open-ended file records): `skip` leaves them
+    out of GRPO, counted in the start line; `exact_match` rewards an answer equal to any accepted
+    answer after normalisation (lower case, punctuation and the articles a/an/the dropped, spaces
+    collapsed). Multi-turn records are always left out (GRPO asks one question)."""
+    skip_bad_records: bool = False
+    """Bad records (a malformed line, missing or unreadable media) are skipped and counted instead of
+    stopping the job, up to train.max_bad_record_fraction of the records."""
     prompts_per_step: int = Field(2, ge=1)
     """Prompts per worker per GRPO step, count; each gets num_generations rollouts, so one step
     trains on train.num_workers x prompts_per_step x num_generations completions."""
@@ -80,7 +88,8 @@ class GRPOConfig(OptimizerConfig):
     num_frames: int = Field(16, ge=1)
     """Frames per prompt, count; a record with more gets an evenly spread subset. Paper: 16."""
     frame_sampling: Literal["space_aware", "uniform"] = "space_aware"
-    """Which record column picks the frames: frame_indices (space-aware) or uniform_indices."""
+    """Which record column picks the frames: frame_indices (space-aware: ours, or a source's
+    frame_indices_file) or uniform_indices; a record listing none gets data.mixture's video rule."""
     think_format: bool = True
     """Ask for `<think>...</think><answer>...</answer>` in the prompt (the format reward expects it)."""
     prompt_style: Literal["spatial_mllm", "vsi_bench"] = "spatial_mllm"

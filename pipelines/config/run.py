@@ -22,7 +22,10 @@ from data_gen.build.config import BuildConfig
 from data_gen.errors import InputError
 from data_gen.qa.config import QAConfig
 from pipelines.config.evaluate import EvalConfig
+from pipelines.config.export import ExportConfig
 from pipelines.config.grpo import GRPOConfig
+from pipelines.config.mixture import MixtureConfig
+from pipelines.config.sample_frames import SampleFramesConfig
 from pipelines.config.sft import SFTConfig
 from pipelines.config.train import TrainConfig
 
@@ -64,6 +67,7 @@ class DataConfig(Section):
     synthetic: SynthConfig = Field(default_factory=SynthConfig)
     qa: QAConfig = Field(default_factory=QAConfig)
     build: BuildConfig = Field(default_factory=BuildConfig)
+    mixture: MixtureConfig = Field(default_factory=MixtureConfig)
 
 
 class ModelConfig(Section):
@@ -95,6 +99,8 @@ class RunConfig(Section):
     sft: SFTConfig = Field(default_factory=SFTConfig)
     grpo: GRPOConfig = Field(default_factory=GRPOConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
+    sample_frames: SampleFramesConfig = Field(default_factory=SampleFramesConfig)
+    export: ExportConfig = Field(default_factory=ExportConfig)
 
     @property
     def run_path(self) -> Path:

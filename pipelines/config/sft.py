@@ -29,9 +29,11 @@ class SFTConfig(OptimizerConfig):
     """Longest training sequence, tokens; longer samples lose their tail (after the video) and
     are counted in data/truncated; one whose video alone is longer is an error."""
     num_frames: int = Field(16, ge=1)
-    """Frames per sample, count; a record with more gets an evenly spread subset, fewer are used as is."""
+    """Frames per sample, count; a record with more gets an evenly spread subset, fewer are used as
+    is. A video without listed frames gets qwen-vl-finetune's rule up to this many (data.mixture.video_*)."""
     frame_sampling: Literal["space_aware", "uniform"] = "space_aware"
-    """Which record column picks the frames: frame_indices (space-aware) or uniform_indices."""
+    """Which record column picks the frames: frame_indices (space-aware: ours, or a source's
+    frame_indices_file) or uniform_indices; a record listing none gets data.mixture's video rule."""
     think_format: bool = False
     """Target `<think>{rationale}</think><answer>{answer}</answer>` and ask for that format (the
     cold start before GRPO); false = the bare answer."""
@@ -42,8 +44,9 @@ class SFTConfig(OptimizerConfig):
     shuffle: bool = True
     """Shuffle the records each epoch (a pure function of seed and epoch); false = file order."""
     skip_bad_records: bool = False
-    """Records whose frames are missing are skipped and counted (data/skipped_records) instead of
-    stopping the job before training."""
+    """Bad records (a malformed line, missing or unreadable media) are skipped and counted
+    (data/skipped_records, data/bad_samples) instead of stopping the job before training, up to
+    train.max_bad_record_fraction of the records."""
     save_steps: int = Field(50, ge=0)
     """Checkpoint every this many optimizer steps, steps; 0 = only when stopping early."""
     stop_at_step: int = Field(-1, ge=-1)

@@ -34,6 +34,11 @@ class TrainConfig(BaseModel):
     """Ray Data actors loading and preprocessing frames for each training worker (SFT), count."""
     data_cpus_per_task: float = Field(1.0, gt=0)
     """CPUs Ray reserves for each of those data tasks, count (fractions allowed)."""
+    max_bad_record_fraction: float = Field(0.05, ge=0.0, le=1.0)
+    """With <stage>.skip_bad_records, the share of the records read that may be left out as bad
+    (a malformed line, a missing or unreadable video, image, frame folder or scan frame), fraction;
+    one more stops the job, naming them. Frames that fail to decode during training count too
+    (their sample is replaced by the next readable record)."""
     prefetch_batches: int = Field(2, ge=0)
     """Micro-batches each worker keeps ready ahead of the step, count."""
     wandb: bool = True

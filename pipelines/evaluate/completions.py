@@ -12,12 +12,15 @@ tries them again.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from pipelines.run_meta import write_text_atomic
+from pipelines.resumable_log import ResumableLog
 
 FORMAT = 1
+
+
+def _valid(row) -> bool:
+    return isinstance(row, dict) and isinstance(row.get("id"), str) and isinstance(row.get("prediction"), str)
 
 
 class Completions:
@@ -25,23 +28,9 @@ class Completions:
 
     def __init__(self, path: Path, key: str):
         self.path, self.key = path, key
-        self.texts: dict[str, str] = {}
-        self.discarded = 0  # answers dropped because they were made under another key
-        self._file = None
-        text = path.read_text() if path.is_file() else ""
-        lines = text.splitlines()
-        if lines and _json(lines[0]) == {"key": key, "format": FORMAT}:
-            for line in lines[1:]:
-                row = _json(line)
-                if isinstance(row, dict) and isinstance(row.get("id"), str) and isinstance(row.get("prediction"), str):
-                    self.texts[row["id"]] = row["prediction"]
-            if not text.endswith("\n"):  # a line cut short by a crash: end it, so the next one starts clean
-                with path.open("a") as f:
-                    f.write("\n")
-        else:
-            self.discarded = max(len(lines) - 1, 0)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_text_atomic(path, json.dumps({"key": key, "format": FORMAT}) + "\n")
+        self._log = ResumableLog(path, {"key": key, "format": FORMAT}, _valid)
+        self.discarded = self._log.discarded  # answers dropped because they were made under another key
+        self.texts: dict[str, str] = {row["id"]: row["prediction"] for row in self._log.rows}
 
     def __contains__(self, question_id: str) -> bool:
         return question_id in self.texts
@@ -50,20 +39,8 @@ class Completions:
         return len(self.texts)
 
     def add(self, question_id: str, prediction: str) -> None:
-        if self._file is None:
-            self._file = self.path.open("a")
-        self._file.write(json.dumps({"id": question_id, "prediction": prediction}) + "\n")
-        self._file.flush()
+        self._log.append({"id": question_id, "prediction": prediction})
         self.texts[question_id] = prediction
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-
-
-def _json(line: str):
-    try:
-        return json.loads(line)
-    except json.JSONDecodeError:
-        return None
+        self._log.close()

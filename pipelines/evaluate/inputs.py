@@ -5,16 +5,21 @@ Sources, one item shape:
   (the record schema; training's `DataError` when missing or empty): the QA records themselves,
   frames read from the scan folder `scans_root / record["video"]` at the record's `frame_indices`
   (space-aware) or `uniform_indices`, exactly as SFT and GRPO read them (`pipelines.prompting`);
-- a question file (Parquet, a JSON list or JSON Lines) in one of `FILE_FORMATS`: VSI-Bench's HF
-  release (videos `videos_dir/{dataset}/{scene_name}.mp4`) or the Spatial-MLLM authors' v1.0 eval
-  file (videos at its `path`, e.g. `./arkitscenes/41069025.mp4`, answers `<answer>4</answer>`).
-  A new format is one more `FileFormat` entry: its columns and a row -> question function.
+- a question file (Parquet, a JSON list or JSON Lines) in one of `FILE_FORMATS`
+  (`question_files.py`): VSI-Bench's HF release (videos `videos_dir/{dataset}/{scene_name}.mp4`)
+  or the Spatial-MLLM authors' v1.0 eval file (videos at its `path`, e.g.
+  `./arkitscenes/41069025.mp4`, answers `<answer>4</answer>`);
+- annotation files read as training reads them (`eval.sources`, `pipelines.train.sources`): ScanQA,
+  SQA3D (open-ended: every accepted answer in `answers`), Qwen-VL records (their first question
+  asked in their own words, `turns`).
 
 An item is a flat dict: `id, dataset, scene_name, question_type, problem_type, question, options,
-ground_truth, video` (a label: the video, frame folder or scan relative to its root) and `frames`,
-what to read: `{"kind": "video" | "folder" | "scan", "path": absolute, "num_frames": k, "ids":
-[frame indices] or None}`. Items with the same `frames` share one decode (`frame_groups`).
-`load_frames(frames)` returns the HxWx3 uint8 RGB frames.
+ground_truth, video` (a label: the video, frame folder or scan relative to its root), optionally
+`answers` (an open-ended question's accepted answers) and `turns` (a file record's own wording),
+and `frames`, what to read: `{"kind": "video" | "folder" | "scan" | "images", "path": absolute,
+"num_frames": k, "ids": [frame indices] or None}` (images: also `"paths"`). Items with the same `frames` share one decode (`frame_groups`).
+`load_frames(frames)` returns the HxWx3 uint8 RGB frames; `frames_fps(frames, n)` the rate of `n`
+frames sampled from a video (what `second_per_grid_ts` is made from, as in training).
 """
 
 from __future__ import annotations
@@ -22,30 +27,27 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-from data_gen.errors import InputError
 from data_gen.qa.frame_selection import uniform_indices
-from data_gen.schema import NUMERICAL_TYPES
-from pipelines import prompting
+from pipelines import media, prompting
+from pipelines.evaluate.question_files import (
+    VSI_BENCH_COLUMNS,
+    EvalInputError,
+    file_items,
+    question_fields,
+    question_file,
+)
+from pipelines.sample_frames.output import read_frame_indices
 from pipelines.train.data import read_split
 
-VSI_BENCH_COLUMNS = ("id", "dataset", "scene_name", "question_type", "question", "options", "ground_truth")
 # The record columns an item carries (not the rationale or meta).
 ITEM_RECORD_COLUMNS = (*VSI_BENCH_COLUMNS, "problem_type", "video", "frame_indices", "uniform_indices")
 QUESTION_FIELDS = ("id", "dataset", "scene_name", "question_type", "problem_type", "question", "options",
                    "ground_truth")  # fmt: skip
 _OPTION = re.compile(r"([A-Z])\.\s")  # "A. left": VSI-Bench's option layout
-
-
-class EvalInputError(InputError):
-    """Evaluation inputs that cannot be used; the message names the file and the problem."""
 
 
 def load_items(cfg) -> list[dict]:
@@ -56,11 +58,18 @@ def load_items(cfg) -> list[dict]:
     if ev.source == "vsibench":
         file = question_file(ev.vsibench_file)
         videos = Path(ev.videos_dir).expanduser().resolve() if ev.videos_dir else file.parent
-        indices = read_frame_indices(Path(ev.frame_indices_file)) if sampling == "space_aware" else None
+        indices = (
+            read_frame_indices(ev.frame_indices_file, "eval.frame_indices_file")
+            if sampling == "space_aware"
+            else None
+        )
         frames_dir = Path(ev.frames_dir).expanduser().resolve() if sampling == "presampled" else None
         items = file_items(file, videos, ev.num_frames, file_format=ev.file_format, limit=ev.limit,
                            frames_dir=frames_dir, frame_indices=indices)  # fmt: skip
         label = str(file)
+    elif ev.source == "sources":
+        items = source_items(cfg, ev.num_frames, sampling, limit=ev.limit)
+        label = " + ".join(str(s.annotation) for s in ev.sources)
     else:
         dataset = cfg.run_path / "dataset"
         items = dataset_items(dataset, ev.split, cfg.scans_path(), ev.num_frames, sampling, limit=ev.limit)
@@ -74,6 +83,11 @@ def load_items(cfg) -> list[dict]:
 def frame_sampling(ev) -> str:
     """eval.frame_sampling resolved (null -> the source's default), checked against the source."""
     sampling = ev.frame_sampling
+    if ev.source == "sources":
+        if sampling == "presampled":
+            raise EvalInputError("eval.frame_sampling=presampled is for a VSI-Bench file's frame folders; "
+                                 "eval.sources read their records' own frames")  # fmt: skip
+        return sampling or "space_aware"
     if ev.source != "vsibench":
         if sampling == "presampled":
             raise EvalInputError("eval.frame_sampling=presampled reads a question file's frame folders "
@@ -82,11 +96,13 @@ def frame_sampling(ev) -> str:
     if sampling is None:
         sampling = "presampled" if ev.frames_dir else "uniform"
     if sampling == "presampled" and not ev.frames_dir:
-        raise EvalInputError("eval.frame_sampling=presampled needs eval.frames_dir (<dataset>/<scene_name>/*.png)")
+        raise EvalInputError(
+            "eval.frame_sampling=presampled needs eval.frames_dir (<dataset>/<scene_name>/*.png)"
+        )
     if sampling == "space_aware" and not ev.frame_indices_file:
         raise EvalInputError(
-            "eval.frame_sampling=space_aware on videos needs per-video frame indices "
-            "(eval.frame_indices_file); the job that computes them is not available yet. Use "
+            "eval.frame_sampling=space_aware on videos needs per-video frame indices: run "
+            "`python -m jobs.sample_frames` and set eval.frame_indices_file=<its run_dir>/frames, or use "
             "eval.frames_dir=<the authors' pre-sampled frames> or eval.frame_sampling=uniform"
         )
     return sampling
@@ -95,6 +111,9 @@ def frame_sampling(ev) -> str:
 def frames_label(ev) -> str:
     """Which frames the evaluation shows, in words (for the report)."""
     sampling, k = frame_sampling(ev), ev.num_frames
+    if ev.source == "sources":
+        return (f"{sampling} (the records' frames, else the sources' frame_indices_file when space_aware, "
+                f"else {k} evenly spaced; at most {k})")  # fmt: skip
     if ev.source != "vsibench":
         column = "frame_indices" if sampling == "space_aware" else "uniform_indices"
         return f"{sampling} ({column} of each record, at most {k})"
@@ -118,196 +137,67 @@ def dataset_items(
     items = []
     for rec in table.to_pylist():
         ids = prompting.frame_ids(rec, sampling=sampling, num_frames=num_frames)
-        frames = {"kind": "scan", "path": str(scans_root / rec["video"]), "num_frames": num_frames, "ids": ids}
-        items.append({**_question(rec, rec["problem_type"]), "video": str(rec["video"]), "frames": frames})
-    return items
-
-
-def _question(rec: dict, problem_type: str) -> dict:
-    return {
-        "id": str(rec["id"]),
-        "dataset": str(rec["dataset"]),
-        "scene_name": str(rec["scene_name"]),
-        "question_type": str(rec["question_type"]),
-        "problem_type": problem_type,
-        "question": str(rec["question"]),
-        "options": [str(o) for o in (rec.get("options") or [])],
-        "ground_truth": str(rec["ground_truth"]).strip(),
-    }
-
-
-# --- question files ---
-
-
-@dataclass(frozen=True)
-class FileFormat:
-    """A question-file format: the columns a row must have, and row -> (question fields, video path
-    relative to the videos folder)."""
-
-    name: str
-    description: str
-    columns: tuple[str, ...]
-    question: Callable[[dict, int], tuple[dict, str]]
-
-
-def _vsi_bench_question(row: dict, i: int) -> tuple[dict, str]:
-    numerical = row["question_type"] in NUMERICAL_TYPES or not row["options"]
-    return _question(row, "numerical" if numerical else "multiple_choice"), f"{row['dataset']}/{row['scene_name']}.mp4"
-
-
-# The v1.0 file's problem_type -> ours ("regression" is its name for numbers).
-V1_PROBLEM_TYPES = {"multiple choice": "multiple_choice", "regression": "numerical", "numerical": "numerical"}
-_ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
-
-
-def _spatial_mllm_v1_question(row: dict, i: int) -> tuple[dict, str]:
-    kind = str(row["problem_type"]).strip().lower()
-    if kind not in V1_PROBLEM_TYPES:
-        raise EvalInputError(f"row {i}: problem_type {row['problem_type']!r} is none of {sorted(V1_PROBLEM_TYPES)}")
-    solution = str(row["solution"])
-    tag = _ANSWER_TAG.search(solution)
-    rel = PurePosixPath(str(row["path"]))
-    rel = PurePosixPath(*rel.parts[1:]) if rel.parts and rel.parts[0] == "." else rel  # "./arkitscenes/x.mp4"
-    fields = {
-        "id": row.get("problem_id", i),
-        "dataset": rel.parent.name,
-        "scene_name": rel.stem,
-        "question_type": row["original_question_type"],
-        "question": row["problem"],
-        "options": row.get("options"),
-        "ground_truth": tag.group(1) if tag else solution,
-    }
-    return _question(fields, V1_PROBLEM_TYPES[kind]), str(rel)
-
-
-FILE_FORMATS: dict[str, FileFormat] = {
-    "vsi_bench": FileFormat("vsi_bench", "VSI-Bench's HF release", VSI_BENCH_COLUMNS, _vsi_bench_question),
-    "spatial_mllm_v1": FileFormat(
-        "spatial_mllm_v1",
-        "the Spatial-MLLM v1.0 eval file",
-        ("problem", "problem_type", "solution", "path", "original_question_type"),
-        _spatial_mllm_v1_question,
-    ),
-}
-
-
-def question_file(name: str) -> Path:
-    """eval.vsibench_file as an absolute path; a folder or a missing file is a clear error."""
-    file = Path(name).expanduser().resolve()
-    if file.is_dir():
-        found = sorted(p.name for p in file.iterdir() if p.suffix in (".parquet", ".json", ".jsonl"))
-        hint = f" (it holds {', '.join(found[:5])})" if found else ""
-        raise EvalInputError(
-            f"eval.vsibench_file={name} is a folder: give the question file inside it{hint}; the videos "
-            f"folder is eval.videos_dir"
+        frames = {
+            "kind": "scan",
+            "path": str(scans_root / rec["video"]),
+            "num_frames": num_frames,
+            "ids": ids,
+        }
+        items.append(
+            {**question_fields(rec, rec["problem_type"]), "video": str(rec["video"]), "frames": frames}
         )
-    if not file.is_file():
-        raise EvalInputError(f"{file}: no such question file (eval.vsibench_file)")
-    return file
-
-
-def read_rows(file: Path) -> list[dict]:
-    """Rows of a question file: Parquet, a JSON list of objects, or JSON Lines."""
-    if file.suffix == ".parquet":
-        try:
-            return pq.read_table(file).to_pylist()
-        except (OSError, ValueError, pa.ArrowException) as e:
-            raise EvalInputError(f"{file}: cannot read as Parquet ({e})") from None
-    text = file.read_text()
-    try:
-        doc = json.loads(text)
-        rows = doc if isinstance(doc, list) else None
-    except json.JSONDecodeError:
-        try:
-            rows = [json.loads(line) for line in text.splitlines() if line.strip()]
-        except json.JSONDecodeError as e:
-            raise EvalInputError(f"{file}: neither JSON nor JSON Lines ({e})") from None
-    if rows is None or not all(isinstance(r, dict) for r in rows):
-        raise EvalInputError(f"{file}: expected a list of question objects")
-    return rows
-
-
-def detect_format(file: Path, rows: list[dict], file_format: str = "auto") -> FileFormat:
-    """The format `file_format` names, or the one whose columns the first row has (`auto`)."""
-    if file_format != "auto":
-        return FILE_FORMATS[file_format]
-    first = rows[0] if rows else {}
-    for fmt in FILE_FORMATS.values():
-        if all(c in first for c in fmt.columns):
-            return fmt
-    wants = "; ".join(
-        f"{fmt.description} ({fmt.name}) needs {list(fmt.columns)}, lacks {[c for c in fmt.columns if c not in first]}"
-        for fmt in FILE_FORMATS.values()
-    )
-    raise EvalInputError(f"{file}: row 0 is in no known format: {wants}")
-
-
-def file_items(
-    file: Path,
-    videos_dir: Path,
-    num_frames: int,
-    *,
-    file_format: str = "auto",
-    limit: int = 0,
-    frames_dir: Path | None = None,
-    frame_indices: dict[str, list[int]] | None = None,
-) -> list[dict]:
-    """Items of a question file. Frames: `num_frames` uniform frames of each video; with
-    `frames_dir`, that folder's `<dataset>/<scene_name>/` images; with `frame_indices`, the frames
-    at the indices listed for `<dataset>/<scene_name>`. Every video or folder they need must exist,
-    checked before any work."""
-    rows = read_rows(file)
-    fmt = detect_format(file, rows, file_format)
-    if limit:
-        rows = rows[:limit]
-    items = []
-    for i, row in enumerate(rows):
-        missing = [c for c in fmt.columns if c not in row]
-        if missing:
-            raise EvalInputError(f"{file}: row {i} lacks column(s) {missing} ({fmt.description})")
-        try:
-            question, video = fmt.question(row, i)
-        except EvalInputError as e:
-            raise EvalInputError(f"{file}: {e}") from None
-        key = f"{question['dataset']}/{question['scene_name']}"
-        if frames_dir is not None:
-            frames = {"kind": "folder", "path": str(frames_dir / key), "num_frames": num_frames, "ids": None}
-            video = key
-        else:
-            ids = None
-            if frame_indices is not None:
-                if key not in frame_indices:
-                    raise EvalInputError(f"eval.frame_indices_file lists no frame indices for {key}")
-                ids = uniform_indices(frame_indices[key], num_frames)  # all of them when <= num_frames
-            frames = {"kind": "video", "path": str(videos_dir / video), "num_frames": num_frames, "ids": ids}
-        items.append({**question, "video": video, "frames": frames})
-    _check_sources_exist(items, frames_dir or videos_dir)
     return items
 
 
-def _check_sources_exist(items: list[dict], root: Path) -> None:
-    missing = sorted({it["frames"]["path"] for it in items if not Path(it["frames"]["path"]).exists()})
+# --- annotation files read as training reads them ---
+
+
+def source_items(cfg, num_frames: int, sampling: str, limit: int = 0) -> list[dict]:
+    """Items of eval.sources: every record of each (in file order), read by
+    `pipelines.train.sources`; a record that cannot be read stops the evaluation (listed). A
+    multi-turn record is asked its first question, against its first answer (open-ended)."""
+    from pipelines.train.source_formats import READERS
+
+    items: list[dict] = []
+    bad: list[str] = []
+    for src in cfg.eval.sources:
+        read = READERS[src.format](src, cfg)
+        bad += [str(b) for b in read.bad]
+        for rec in read.rows:
+            items.append(_source_item(rec, num_frames, sampling))
+    if bad:
+        raise EvalInputError(
+            f"{len(bad)} record(s) of eval.sources cannot be used:\n  " + "\n  ".join(bad[:5])
+        )
+    items = items[:limit] if limit else items
+    missing = sorted(
+        {p for it in items for p in it["frames"].get("paths", [it["frames"]["path"]]) if not Path(p).exists()}
+    )
     if missing:
-        what = "frame folder(s)" if items[0]["frames"]["kind"] == "folder" else "video(s)"
         more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
-        raise EvalInputError(f"{len(missing)} {what} missing under {root}: {missing[:3]}{more}")
-
-
-def read_frame_indices(file: Path) -> dict[str, list[int]]:
-    """A space-aware frame-indices file: {"<dataset>/<scene_name>": [frame index, ...], ...}."""
-    file = file.expanduser().resolve()
-    try:
-        doc = json.loads(file.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise EvalInputError(f"eval.frame_indices_file={file}: cannot read it as JSON ({e})") from None
-    ok = isinstance(doc, dict) and all(
-        isinstance(v, list) and v and all(isinstance(i, int) and i >= 0 for i in v) for v in doc.values()
-    )
-    if not ok:
         raise EvalInputError(
-            f"eval.frame_indices_file={file}: expected {{\"<dataset>/<scene_name>\": [frame index >= 0, ...]}}"
+            f"{len(missing)} video(s), scan(s) or image(s) of eval.sources missing: {missing[:3]}{more}"
         )
-    return {k: sorted(v) for k, v in doc.items()}
+    return items
+
+
+def _source_item(rec: dict, num_frames: int, sampling: str) -> dict:
+    turns = json.loads(rec["turns"]) if rec["turns"] else []
+    if len(turns) > 1:  # ask the first question only, in its own words
+        rec = {**rec, "problem_type": "open_ended", "ground_truth": turns[0]["assistant"],
+               "turns": json.dumps(turns[:1]), "meta": "{}"}  # fmt: skip
+    question = question_fields(rec, rec["problem_type"])
+    answers = json.loads(rec["meta"] or "{}").get("answers") if rec["problem_type"] == "open_ended" else None
+    kind, paths = rec["media_kind"], list(rec["media_paths"])
+    ids = prompting.frame_ids(rec, sampling=sampling, num_frames=num_frames) or None
+    if kind == "scan" and ids is None:
+        ids = uniform_indices(media.scan_frame_ids(Path(paths[0])), num_frames) or None
+    frames = {"kind": kind, "path": paths[0], "num_frames": num_frames, "ids": ids}
+    if kind == "images":
+        frames["paths"] = paths
+    if rec["problem_type"] == "open_ended":
+        question["answers"] = answers or [question["ground_truth"]]
+    return {**question, "turns": rec["turns"], "video": str(rec["video"]), "frames": frames}
 
 
 # --- checks before any generation ---
@@ -333,8 +223,10 @@ def question_problem(item: dict) -> str | None:
         except ValueError:
             return f"numerical ground truth {truth!r} is not a number"
         return None if math.isfinite(value) else f"numerical ground truth {truth!r} is not finite"
+    if kind == "open_ended":
+        return None if str(truth).strip() else "open-ended question without an answer"
     if kind != "multiple_choice":
-        return f"problem_type {kind!r} is neither numerical nor multiple_choice"
+        return f"problem_type {kind!r} is none of numerical, multiple_choice, open_ended"
     if len(options) < 2:
         return f"a multiple-choice question needs at least 2 options, has {options}"
     letters = option_letters(options)
@@ -359,7 +251,9 @@ def check_questions(items: list[dict], label: str) -> None:
             problems.append(f"question {item['id']} ({item['question_type']}): {problem}")
     if problems:
         more = f"\n  ... and {len(problems) - 5} more" if len(problems) > 5 else ""
-        raise EvalInputError(f"{label}: {len(problems)} bad question(s):\n  " + "\n  ".join(problems[:5]) + more)
+        raise EvalInputError(
+            f"{label}: {len(problems)} bad question(s):\n  " + "\n  ".join(problems[:5]) + more
+        )
 
 
 # --- frames ---
@@ -376,19 +270,35 @@ def frame_groups(items: list[dict]) -> list[dict]:
     return list(groups.values())
 
 
+def frames_fps(frames: dict, count: int) -> float | None:
+    """The rate of `count` frames sampled from the spec's video: count / the video's duration (the
+    authors' and qwen-vl-utils' sample fps, as training computes it in `media.load_clip`); None for
+    scans, folders and images, whose timing is unknown."""
+    if frames["kind"] != "video":
+        return None
+    total, avg_fps = media.video_info(Path(frames["path"]))
+    return count / (total / avg_fps)
+
+
 def load_frames(frames: dict) -> list[np.ndarray]:
     """The frames a `frames` spec names, as HxWx3 uint8 RGB arrays in video order. Raises an
     InputError (VideoError, RecordError) naming the file when they cannot be read."""
-    from pipelines.evaluate.video import VideoError, read_frame_folder, read_frames
-
     path, ids = Path(frames["path"]), frames["ids"]
     if frames["kind"] == "video":
-        return read_frames(path, indices=ids) if ids else read_frames(path, int(frames["num_frames"]))
+        return (
+            media.read_frames(path, indices=ids)
+            if ids
+            else media.read_frames(path, int(frames["num_frames"]))
+        )
     if frames["kind"] == "folder":
-        return read_frame_folder(path, int(frames["num_frames"]))
+        return media.read_frame_folder(path, int(frames["num_frames"]))
+    if frames["kind"] == "images":
+        return media.load_clip(
+            "images", frames["paths"], [], media.FrameRule(int(frames["num_frames"]))
+        ).frames
     if not ids:
         raise prompting.RecordError(f"{path}: no frame indices")
     try:
-        return prompting.scan_frames(path, ids)
+        return media.scan_frames(path, ids)
     except (OSError, ValueError, KeyError, IndexError) as e:
-        raise VideoError(path, f"cannot read frames {ids} ({e})") from None
+        raise media.VideoError(path, f"cannot read frames {ids} ({e})") from None

@@ -1,7 +1,8 @@
 """The two Ray Data steps of an evaluation: decode a video once, then answer all of its questions.
 
     group row {"group", "video", "frames" (spec JSON), "questions" (JSON)}
-      -> decode_group (CPU task)   + "frames_array" [N, H, W, 3] uint8, "error" ("" = decoded)
+      -> decode_group (CPU task)   + "frames_array" [N, H, W, 3] uint8, "fps" (NaN = unknown),
+                                     "error" ("" = decoded)
       -> Predictor (actor)         one row per question: "index", "prediction", "error"
 
 A group is one video (or scan, or frame folder) with one frame-id set (`inputs.frame_groups`):
@@ -19,7 +20,7 @@ import numpy as np
 
 from data_gen.errors import InputError
 from pipelines import prompting
-from pipelines.evaluate.inputs import load_frames
+from pipelines.evaluate.inputs import frames_fps, load_frames
 
 NO_FRAMES = np.zeros((0, 1, 1, 3), dtype=np.uint8)
 
@@ -29,13 +30,15 @@ def decode_group(row: dict) -> dict:
     failure to read them is this group's error, never the run's: the questions of a bad video
     score 0 and the run goes on (up to eval.max_bad_video_fraction)."""
     spec = json.loads(row["frames"])
+    fps = None
     try:
         frames, error = np.stack(load_frames(spec)), ""
+        fps = frames_fps(spec, len(frames))
     except InputError as e:  # VideoError, RecordError: the message names the file
         frames, error = NO_FRAMES, str(e)
     except Exception as e:  # noqa: BLE001 - a decoder's unexpected failure on one file
         frames, error = NO_FRAMES, f"{spec['path']}: cannot be read ({type(e).__name__}: {e})"
-    return {**row, "frames_array": frames, "error": error}
+    return {**row, "frames_array": frames, "fps": np.nan if fps is None else float(fps), "error": error}
 
 
 class Predictor:
@@ -60,7 +63,9 @@ class Predictor:
         for g in range(len(batch["group"])):
             questions = json.loads(str(batch["questions"][g]))
             failed = str(batch["error"][g])
-            answers = [""] * len(questions) if failed else self.answer(batch["frames_array"][g], questions)
+            fps = float(batch["fps"][g])
+            answers = [""] * len(questions) if failed else self.answer(batch["frames_array"][g], questions,
+                                                                        None if np.isnan(fps) else fps)  # fmt: skip
             index += [q["index"] for q in questions]
             prediction += answers
             error += [failed] * len(questions)
@@ -74,14 +79,15 @@ class Predictor:
         src = self.source
         return [prompting.prompt_text(self.processor, q, think=src.think, style=src.style) for q in questions]
 
-    def answer(self, frames: np.ndarray, questions: list[dict]) -> list[str]:
-        """Greedy completions (special tokens dropped) for the questions of one video, [N, H, W, 3]."""
+    def answer(self, frames: np.ndarray, questions: list[dict], fps: float | None = None) -> list[str]:
+        """Greedy completions (special tokens dropped) for the questions of one video, [N, H, W, 3]
+        sampled at `fps` frames per second (None: unknown, the model's 1 s per frame pair)."""
         import torch
 
         import modeling
 
         texts = self.prompts(questions)
-        video = self.processor(text=texts[:1], videos=[list(frames)], return_tensors="pt").to(self.device)
+        video = self.processor(text=texts[:1], videos=[list(frames)], return_tensors="pt", fps=fps).to(self.device)
         merge = self.model.config.vision_config.spatial_merge_size
         tokens = int(video["video_grid_thw"].prod()) // merge**2  # <|video_pad|> tokens of this video
         pad = self.processor.video_token
@@ -95,6 +101,7 @@ class Predictor:
                 enc = self.processor.tokenizer(chunk, padding=True, padding_side="left", return_tensors="pt")
                 enc = enc.to(self.device)
                 rows_embeds, rows_grid = modeling.expand_video_inputs(embeds, video["video_grid_thw"], len(chunk), merge)
+                timing = {"second_per_grid_ts": video["second_per_grid_ts"].repeat(len(chunk))} if fps else {}  # [B]
                 generated = self.model.generate(
                     input_ids=enc["input_ids"],
                     attention_mask=enc["attention_mask"],
@@ -102,6 +109,7 @@ class Predictor:
                     video_embeds=rows_embeds,  # [B * tokens, hidden]
                     do_sample=False,
                     max_new_tokens=self.max_new_tokens,
+                    **timing,
                 )
                 new_tokens = generated[:, enc["input_ids"].shape[1] :]  # [B, T_new]: left padding aligns prompts
                 out += self.processor.batch_decode(new_tokens, skip_special_tokens=True)

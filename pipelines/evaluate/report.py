@@ -108,6 +108,7 @@ def markdown_report(result: dict, info: dict) -> str:
     extra = [t for t in result["per_task"] if t not in TASKS]
     if extra:
         lines += ["", f"Tasks outside VSI-Bench (not in the table above): {', '.join(extra)}."]
+    lines += open_ended_lines(info.get("open_ended"))
     failed = info.get("failed_videos") or []
     if failed:
         lines += [
@@ -120,6 +121,21 @@ def markdown_report(result: dict, info: dict) -> str:
         ]
         lines += [f"| {f['video']} | {f['questions']} | {f['error']} |" for f in failed]
     return "\n".join(lines) + "\n"
+
+
+def open_ended_lines(metrics: dict | None) -> list[str]:
+    """report.md's section on open-ended answers (`caption_metrics.open_ended_metrics`), if any."""
+    if not metrics:
+        return []
+    lines = ["", "Open-ended answers (ScanQA / SQA3D style): exact match (normalised: lower case, punctuation and "
+             "articles dropped, against any accepted answer) and the caption metrics of pycocoevalcap, x100.", "",
+             "| question_type | questions | EM | BLEU-4 | ROUGE-L | METEOR | CIDEr |", "|---|---|---|---|---|---|---|"]
+    for name, m in [*metrics["by_type"].items(), ("all", metrics["all"])]:
+        cells = [_cell(m[k]) for k in ("exact_match", "bleu_4", "rouge_l", "meteor", "cider")]
+        lines.append(f"| {name} | {m['questions']} | " + " | ".join(cells) + " |")
+    if metrics.get("meteor_note"):
+        lines += ["", metrics["meteor_note"] + "."]
+    return lines
 
 
 TERMINAL_COLUMNS = ("Spatial-MLLM-4B", "Qwen2.5-VL-3B", "GPT-4o")  # the paper's model and two baselines

@@ -35,7 +35,8 @@ def eval_name(cfg: RunConfig, src: ModelSource | None = None) -> str:
     """The folder under run_dir/eval: eval.name, else the split or `vsibench`, plus the checkpoint."""
     if cfg.eval.name:
         return cfg.eval.name
-    name = "vsibench" if cfg.eval.source == "vsibench" else cfg.eval.split
+    name = {"vsibench": "vsibench", "sources": "+".join(s.name for s in cfg.eval.sources)}.get(cfg.eval.source,
+                                                                                                cfg.eval.split)
     if src is not None and src.checkpoint:
         checkpoint = Path(src.checkpoint)
         name += f"-{checkpoint.parent.parent.name}-{checkpoint.name}"
@@ -48,10 +49,12 @@ def output_dir(cfg: RunConfig) -> Path:
 
 
 def _inputs_fingerprint(cfg: RunConfig, items: list[dict]) -> str:
-    if cfg.eval.source != "vsibench":
+    if cfg.eval.source == "dataset":
         return (read_meta(cfg.run_path / "dataset") or {}).get("config_hash", "none")
-    sources = sorted({it["frames"]["path"] for it in items})
-    parts = [files_fingerprint(Path(cfg.eval.vsibench_file).expanduser().resolve())]
+    sources = sorted({p for it in items for p in it["frames"].get("paths", [it["frames"]["path"]])})
+    files = [cfg.eval.vsibench_file] if cfg.eval.source == "vsibench" else [
+        f for s in cfg.eval.sources for f in (s.annotation, s.answers, s.frame_indices_file) if f]
+    parts = [files_fingerprint(Path(f).expanduser().resolve()) for f in files]
     parts += [files_fingerprint(Path(p)) for p in sources]
     if cfg.eval.frame_indices_file:
         parts.append(files_fingerprint(Path(cfg.eval.frame_indices_file).expanduser().resolve()))
@@ -71,7 +74,7 @@ def eval_keys(cfg: RunConfig, src: ModelSource, items: list[dict]) -> tuple[str,
     return answers, complete
 
 
-PROMPT_FIELDS = ("question", "options", "problem_type")
+PROMPT_FIELDS = ("question", "options", "problem_type", "turns")
 
 
 def generate(items: list[dict], todo: list[int], src: ModelSource, cfg: RunConfig, completions: Completions,
@@ -95,7 +98,7 @@ def generate(items: list[dict], todo: list[int], src: ModelSource, cfg: RunConfi
             "video": group["video"],
             "frames": json.dumps(group["frames"]),
             "questions": json.dumps(
-                [{"index": todo[p], **{k: items[todo[p]][k] for k in PROMPT_FIELDS}} for p in group["items"]]
+                [{"index": todo[p], **{k: items[todo[p]].get(k) for k in PROMPT_FIELDS}} for p in group["items"]]
             ),
         }
         for g, group in enumerate(groups)
@@ -159,9 +162,11 @@ def score_predictions(
     for item in items:
         base = {k: item[k] for k in ("id", "question_type", "problem_type", "question", "options", "ground_truth",
                                      "video")}  # fmt: skip
+        base["answers"] = item.get("answers") or [item["ground_truth"]]  # an open-ended question's accepted answers
+        truth = base["answers"] if item["problem_type"] == "open_ended" else item["ground_truth"]
         if item["id"] in texts:
             text = texts[item["id"]]
-            score, parsed = accuracy(text, item["problem_type"], item["ground_truth"], rule=rule, answer_tag=answer_tag)
+            score, parsed = accuracy(text, item["problem_type"], truth, rule=rule, answer_tag=answer_tag)
             rows.append({**base, "prediction": text, "parsed": None if parsed is None else str(parsed),
                          "score": score, "error": None})  # fmt: skip
         else:
@@ -174,6 +179,8 @@ def _source_label(cfg: RunConfig) -> str:
     sampling = frame_sampling(cfg.eval)
     if cfg.eval.source == "vsibench":
         return f"question file {cfg.eval.vsibench_file} ({sampling} frames)"
+    if cfg.eval.source == "sources":
+        return "eval.sources " + ", ".join(f"{s.name} ({s.format}: {s.annotation})" for s in cfg.eval.sources)
     return f"run_dir/dataset/{cfg.eval.split} ({sampling} frames)"
 
 
@@ -211,6 +218,9 @@ def run(cfg: RunConfig, log=print) -> Path:
     predictions = score_predictions(items, completions.texts, failed, rule=ev.scoring, answer_tag=src.think)
     result = aggregate(predictions)
     decodable = [p for p in predictions if p["error"] is None]
+    from pipelines.evaluate.caption_metrics import open_ended_metrics
+
+    open_ended = open_ended_metrics(predictions, answer_tag=src.think)
     info = {
         "model": src.label,
         "model_source": src.preset_or_path,
@@ -224,6 +234,7 @@ def run(cfg: RunConfig, log=print) -> Path:
         "failed_videos": [{"video": v, **entry} for v, entry in failed.items()],
         "failed_questions": sum(entry["questions"] for entry in failed.values()),
         "over_decodable": aggregate(decodable) if failed and decodable else None,
+        "open_ended": open_ended,
         "eval": ev.model_dump(mode="json"),
         "code_version": code_version(),
     }
@@ -235,6 +246,11 @@ def run(cfg: RunConfig, log=print) -> Path:
     write_meta(out, STAGE, complete_key, cfg.model_dump(mode="json"),
                {"model": src.label, "source": _source_label(cfg)})  # fmt: skip
     failures = f"; {len(failed)} unreadable video(s), {info['failed_questions']} questions scored 0" if failed else ""
+    if open_ended:
+        every = open_ended["all"]
+        meteor = "n/a (no Java)" if every["meteor"] is None else f"{every['meteor']:.1f}"
+        log(f"[{STAGE}] open-ended ({every['questions']} questions): exact match {every['exact_match']:.1f}, "
+            f"BLEU-4 {every['bleu_4']:.1f}, ROUGE-L {every['rouge_l']:.1f}, METEOR {meteor}, CIDEr {every['cider']:.1f}")
     log(f"[{STAGE}] micro {result['micro']:.1f}, macro {result['macro']:.1f} over {len(predictions)} questions "
         f"({ev.scoring} scoring){failures}; report: {paths['report.md']}")  # fmt: skip
     return out

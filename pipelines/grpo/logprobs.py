@@ -147,6 +147,8 @@ def rollout_logprobs(
         stop = min(start + batch_size, N)
         prompts = [r // rollouts.group_size for r in range(start, stop)]  # a chunk may split a group
         rows_embeds, rows_grid = videos_for_rows(embeds, rollouts.video_grid_thw, prompts)
+        seconds = rollouts.second_per_grid_ts
+        timing = {} if seconds is None else {"second_per_grid_ts": seconds[prompts]}  # [rows]
         logp, entropy = forward_logprobs(
             model,
             rollouts.prompt_ids[start:stop],
@@ -158,6 +160,7 @@ def rollout_logprobs(
             with_entropy=with_entropy,
             video_embeds=rows_embeds,
             video_grid_thw=rows_grid,
+            **timing,
         )
         logps.append(logp)
         entropies.append(entropy)

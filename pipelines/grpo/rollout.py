@@ -24,6 +24,7 @@ from transformers import GenerationConfig
 
 TEXT_KEYS = ("input_ids", "attention_mask", "mm_token_type_ids")
 PIXEL_KEYS = ("pixel_values_videos", "spatial_pixel_values")
+PER_VIDEO_KEYS = ("video_grid_thw", "second_per_grid_ts")
 MEDIA_TOKENS = ("<|video_pad|>", "<|image_pad|>")
 
 
@@ -59,7 +60,8 @@ def sampling_from_config(grpo, tokenizer) -> Sampling:
 class PromptBatch:
     """B prompts as one processor batch: `input_ids`, `attention_mask`, `mm_token_type_ids` `[B, P]`
     (left-padded), `pixel_values_videos`, `spatial_pixel_values` `[sum t*h*w, 1176]`,
-    `video_grid_thw` `[B, 3]` (one video per prompt); `records` are the B QA records."""
+    `video_grid_thw` `[B, 3]` (one video per prompt), and `second_per_grid_ts` `[B]` when a video
+    has a frame rate; `records` are the B QA records."""
 
     inputs: dict[str, torch.Tensor]
     records: list[dict]
@@ -74,7 +76,7 @@ class PromptBatch:
         """Prompts [start, stop) (their pixel rows included)."""
         rows = self.inputs["video_grid_thw"].prod(-1).tolist()
         lo, hi = sum(rows[:start]), sum(rows[:stop])
-        inputs = {k: self.inputs[k][start:stop] for k in (*TEXT_KEYS, "video_grid_thw")}
+        inputs = {k: self.inputs[k][start:stop] for k in (*TEXT_KEYS, *PER_VIDEO_KEYS) if k in self.inputs}
         inputs.update({k: self.inputs[k][lo:hi] for k in PIXEL_KEYS})
         return PromptBatch(inputs, self.records[start:stop])
 
@@ -85,7 +87,8 @@ class Rollouts:
 
     prompt_ids, prompt_mask: `[N, P]` (left-padded), completion_ids, completion_mask: `[N, T]`
     (mask 1 up to and including the first eos), video_embeds: `[B video tokens, hidden]` encoded
-    once per prompt (no grad), video_grid_thw: `[B, 3]`.
+    once per prompt (no grad), video_grid_thw: `[B, 3]`, second_per_grid_ts: `[B]` or None (each
+    video's temporal RoPE spacing; None = the model's default for all).
     """
 
     prompt_ids: torch.Tensor
@@ -95,6 +98,7 @@ class Rollouts:
     video_embeds: torch.Tensor
     video_grid_thw: torch.Tensor
     group_size: int
+    second_per_grid_ts: torch.Tensor | None = None
 
     @property
     def num_rollouts(self) -> int:
@@ -141,12 +145,14 @@ def generate(model, batch: PromptBatch, sampling: Sampling) -> Rollouts:
         pad_token_id=sampling.pad_token_id,
         suppress_tokens=list(sampling.suppress_token_ids) or None,
     )
+    timing = {"second_per_grid_ts": x["second_per_grid_ts"]} if "second_per_grid_ts" in x else {}
     sequences = model.generate(
         **{k: x[k] for k in TEXT_KEYS},
         video_grid_thw=x["video_grid_thw"],
         video_embeds=video_embeds,
         generation_config=gen_config,
-    )  # [B*G, P + T], rows repeat_interleave'd per prompt
+        **timing,
+    )  # [B*G, P + T], rows repeat_interleave'd per prompt (second_per_grid_ts too)
     G = sampling.num_generations
     P = x["input_ids"].shape[1]
     completion_ids = sequences[:, P:]  # [B*G, T]
@@ -158,4 +164,5 @@ def generate(model, batch: PromptBatch, sampling: Sampling) -> Rollouts:
         video_embeds=video_embeds,
         video_grid_thw=x["video_grid_thw"],
         group_size=G,
+        second_per_grid_ts=x.get("second_per_grid_ts"),
     )

@@ -12,6 +12,7 @@ out of the step.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -55,6 +56,16 @@ def completion_texts(tokenizer, rollouts: Rollouts) -> list[str]:
     return tokenizer.batch_decode(ids, skip_special_tokens=True)
 
 
+def reward_truth(record: dict) -> str | list[str]:
+    """What the reward compares with: the ground truth, or for an open-ended record every accepted
+    answer its `meta` lists (ScanQA's several answers)."""
+    if record["problem_type"] == "open_ended":
+        answers = json.loads(record.get("meta") or "{}").get("answers")
+        if answers:
+            return [str(a) for a in answers]
+    return record["ground_truth"]
+
+
 def score(
     pool, tokenizer, records: list[dict], rollouts: Rollouts, reward_cfg: rewards.RewardConfig, eos_token_id: int
 ) -> Scores:
@@ -63,7 +74,7 @@ def score(
     texts = completion_texts(tokenizer, rollouts)
     items = [
         {"id": f"{records[i // G]['id']}/{i % G}", "completion": text,
-         "problem_type": records[i // G]["problem_type"], "ground_truth": records[i // G]["ground_truth"]}
+         "problem_type": records[i // G]["problem_type"], "ground_truth": reward_truth(records[i // G])}
         for i, text in enumerate(texts)
     ]  # fmt: skip
     rows = pool.score(items)

@@ -1,7 +1,10 @@
 """Stage 4: GRPO under run_dir/grpo, on Ray Train with DeepSpeed ZeRO and Ray reward actors.
 
-`run(cfg)` checks what can be checked before any worker starts (batch arithmetic, dataset, frames,
-resources, a checkpoint from other settings), then runs a TorchTrainer whose workers run
+`run(cfg)` reads the training mixture (`data.mixture`; our built `grpo.split` by default) and
+keeps the records GRPO can score: single-turn, numerical or multiple choice (open-ended ones only
+with grpo.open_ended=exact_match); it checks what can be checked before any worker starts (batch
+arithmetic, records, media, resources, a checkpoint from other settings), then runs a TorchTrainer
+whose workers run
 `pipelines.grpo.train.train_loop`. The policy starts from `grpo.init_from`, else
 `run_dir/sft/final` when SFT finished, else `model.path` / the preset. Outputs: `checkpoints/`
 (Ray Train's, newest N kept), `final/` (save_pretrained), `metrics.jsonl`, `samples.jsonl`, and
@@ -10,6 +13,7 @@ resources, a checkpoint from other settings), then runs a TorchTrainer whose wor
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -18,7 +22,8 @@ import pyarrow as pa
 from pipelines.config import RunConfig
 from pipelines.run_meta import read_meta
 from pipelines.train import stage as scaffold
-from pipelines.train.data import DataPlan, check_frames, read_split
+from pipelines.train.data import DataError, DataPlan, keep_good_records
+from pipelines.train.sources import mixture_fingerprint, read_mixture
 
 STAGE = "grpo"
 # Settings that may change between a stop and its resume without changing the trajectory.
@@ -37,6 +42,7 @@ class Prepared:
     start: dict
     resume_key: str
     start_step: int
+    bad_budget: int  # prompts that may still fail to decode during training
 
 
 def start_point(cfg: RunConfig) -> dict:
@@ -60,7 +66,9 @@ def trajectory(cfg: RunConfig) -> list:
 
 
 def stage_hash(cfg: RunConfig) -> str:
-    return scaffold.settings_hash([*trajectory(cfg), scaffold.dataset_hash(cfg), start_point(cfg)])
+    return scaffold.settings_hash(
+        [*trajectory(cfg), scaffold.dataset_hash(cfg), start_point(cfg), *mixture_fingerprint(cfg)]
+    )
 
 
 def resume_key(cfg: RunConfig, records: pa.Table, start: dict) -> str:
@@ -82,19 +90,45 @@ def make_plan(cfg: RunConfig, num_records: int) -> DataPlan:
     )
 
 
+def scorable(table: pa.Table, open_ended: str) -> tuple[pa.Table, dict[str, int]]:
+    """The records GRPO trains on: one question (multi-turn records left out) with an answer the
+    reward can score (open-ended ones only with grpo.open_ended=exact_match); and how many of each
+    kind were left out."""
+    multi = [bool(t) and len(json.loads(t)) > 1 for t in table["turns"].to_pylist()]
+    free = [p == "open_ended" and open_ended == "skip" for p in table["problem_type"].to_pylist()]
+    keep = [i for i, (m, f) in enumerate(zip(multi, free, strict=True)) if not (m or f)]
+    left = {"open-ended": sum(f and not m for m, f in zip(multi, free, strict=True)), "multi-turn": sum(multi)}
+    return table.take(pa.array(keep, type=pa.int64())), left
+
+
 def prepare(cfg: RunConfig, log=print) -> Prepared:
-    """Every check that needs no Ray: batch arithmetic, dataset, frames, start point, resume point."""
+    """Every check that needs no Ray: the mixture's scorable records and their media, batch
+    arithmetic, start point, resume point."""
     grpo = cfg.grpo
-    table = read_split(cfg.run_path / "dataset", grpo.split)
-    records, _ = check_frames(
-        table, cfg.scans_path(), sampling=grpo.frame_sampling, num_frames=grpo.num_frames, skip=False
-    )
+    mixture = read_mixture(cfg, grpo.split)
+    if cfg.data.mixture.sources:
+        for line in mixture.lines:
+            log(f"[{STAGE}] {line}")
+    table, left = scorable(mixture.table, grpo.open_ended)
+    if any(left.values()):
+        log(f"[{STAGE}] left out " + ", ".join(f"{n} {kind}" for kind, n in left.items() if n)
+            + f" records (GRPO asks one question; grpo.open_ended={grpo.open_ended})")  # fmt: skip
+    if table.num_rows == 0:
+        raise DataError("no record GRPO can score: every one is open-ended or multi-turn "
+                        "(grpo.open_ended=exact_match rewards open-ended answers)")  # fmt: skip
+    records, skipped = keep_good_records(
+        table, mixture.bad, sampling=grpo.frame_sampling, num_frames=grpo.num_frames, skip=grpo.skip_bad_records,
+        skip_option="grpo.skip_bad_records", max_fraction=cfg.train.max_bad_record_fraction, records_read=mixture.read,
+    )  # fmt: skip
+    if skipped:
+        log(f"[{STAGE}] skipped {len(skipped)} bad records (grpo.skip_bad_records), first: {skipped[0]}")
     plan = make_plan(cfg, records.num_rows)
     start = start_point(cfg)
     key = resume_key(cfg, records, start)
     trained_with = "model, grpo, seed, workers, ZeRO stage, start point or data"
     step = scaffold.resume_step(cfg, STAGE, key, GRPOSetupError, trained_with)
-    return Prepared(records, plan, start, key, step)
+    budget = scaffold.bad_sample_budget(cfg, grpo.skip_bad_records, mixture.read, len(skipped))
+    return Prepared(records, plan, start, key, step, budget)
 
 
 def check_resources(cfg: RunConfig) -> None:
@@ -119,7 +153,7 @@ def build_trainer(cfg: RunConfig, prep: Prepared):
         "plan": asdict(prep.plan),
         "start": prep.start,
         "records": ray.put(prep.records),
-        "trainer_state": {"resume_key": prep.resume_key},
+        "trainer_state": {"resume_key": prep.resume_key, "bad_budget": prep.bad_budget},
     }
     return torch_trainer(cfg, STAGE, train_loop, loop_config)
 
@@ -134,7 +168,8 @@ def start_line(cfg: RunConfig, prep: Prepared) -> str:
 
 
 def meta_inputs(cfg: RunConfig, prep: Prepared) -> dict:
-    return {"dataset": str(cfg.run_path / "dataset"), "start": str(prep.start["dir"] or cfg.model.preset)}
+    return {"dataset": str(cfg.run_path / "dataset"), **scaffold.mixture_inputs(cfg),
+            "start": str(prep.start["dir"] or cfg.model.preset)}  # fmt: skip
 
 
 HOOKS = scaffold.StageHooks(STAGE, stage_hash, prepare, check_resources, start_line, build_trainer, meta_inputs)

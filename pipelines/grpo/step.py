@@ -174,12 +174,15 @@ def micro_batch_loss(
     tokens): one `engine(...)` forward that encodes each prompt's video once, with grad, and
     repeats it over the prompt's G rollouts."""
     x = sub.inputs
+    timing = {}  # each video's spacing, repeated like its embeddings over its G rollouts
+    if "second_per_grid_ts" in x:
+        timing["second_per_grid_ts"] = x["second_per_grid_ts"].repeat_interleave(rollouts.group_size)  # [b*G]
     logp, entropy = forward_logprobs(
         engine, rollouts.prompt_ids[rows], rollouts.prompt_mask[rows], rollouts.completion_ids[rows],
         rollouts.completion_mask[rows], temperature=grpo.temperature, suppress_token_ids=suppress_token_ids,
         with_entropy=True, pixel_values_videos=x["pixel_values_videos"],
         spatial_pixel_values=x["spatial_pixel_values"], video_grid_thw=x["video_grid_thw"],
-        video_repeats=rollouts.group_size,
+        video_repeats=rollouts.group_size, **timing,
     )  # fmt: skip
     loss, metrics = rl_math.policy_loss(
         logp,

@@ -23,13 +23,18 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import pyarrow as pa
-
 from pipelines.config import RunConfig
 from pipelines.grpo.rollout import PromptBatch, Rollouts, Sampling
 from pipelines.grpo.scoring import Scores
 from pipelines.train.data import DataPlan
-from pipelines.train.loop import all_reduce_sum, end_of_step, finish, learning_rates, restored_step
+from pipelines.train.loop import (
+    all_reduce_sum,
+    count_bad_samples,
+    end_of_step,
+    finish,
+    learning_rates,
+    restored_step,
+)
 
 STAGE = "grpo"
 PHASES = ("data", "generate", "reward", "logprobs", "update")  # timing/<phase>, seconds per step
@@ -83,7 +88,10 @@ def train_loop(config: dict) -> None:
         while job.step < job.stop_step:
             timer = PhaseTimer()
             with timer("data"):
-                batch = next_prompts(job)
+                batch, failures = next_prompts(job)
+            if count_bad_samples(job, STAGE, failures, fatal=batch is None):
+                job.logger.finish()  # the driver reports why (loop.stop_file); nothing is exported
+                return
             _, scores, stats = grpo_step(job, batch, timer)
             job.step += 1
             log_metrics(job, batch, scores, stats, timer)
@@ -139,7 +147,7 @@ def setup(config: dict) -> Job:
     torch.manual_seed(cfg.seed + rank)  # sampling differs across ranks; a resume restores each rank's RNG
     engine, reference, processor, group_names = build_models(cfg, plan, config["start"])
     record_placement(cfg.run_path / STAGE / "workers.json", engine.device)
-    step, _ = restored_step(engine, config["trainer_state"]["resume_key"])
+    step, state = restored_step(engine, config["trainer_state"]["resume_key"])
     logger = rank0_logger(cfg.run_path, STAGE, config={**cfg.model_dump(mode="json"), "start": config["start"]},
                           resume_step=step, use_wandb=cfg.train.wandb)  # fmt: skip
     if rank == 0:
@@ -147,9 +155,10 @@ def setup(config: dict) -> Job:
     pool = RewardPool(cfg.grpo.reward_pool, cfg.grpo.reward)
     pool.wait_ready()  # actor start-up is not the first step's reward time
     stop = plan.total_steps if cfg.grpo.stop_at_step < 0 else min(plan.total_steps, cfg.grpo.stop_at_step)
+    trainer_state = {**config["trainer_state"], "bad_samples": 0 if state is None else state.get("bad_samples", 0)}
     return Job(cfg, plan, engine, reference, processor, sampling_from_config(cfg.grpo, processor.tokenizer), pool,
                ray.get(config["records"]), group_names, logger, rank, world, step, step, max(stop, step),
-               dict(config["trainer_state"]))  # fmt: skip
+               trainer_state)  # fmt: skip
 
 
 def load_policy(cfg: RunConfig, start: dict):
@@ -194,15 +203,19 @@ def build_models(cfg: RunConfig, plan: DataPlan, start: dict):
 # --- one step ---
 
 
-def next_prompts(job: Job) -> PromptBatch:
-    """This worker's prompts of the current step: records read, frames loaded, tokenised."""
+def next_prompts(job: Job) -> tuple[PromptBatch | None, list[str]]:
+    """This worker's prompts of the current step (records read, frames loaded, tokenised; None
+    when one had no readable record within reach) and a line per record replaced."""
+    from pipelines import media
     from pipelines.grpo.prompts import load_prompts
+    from pipelines.train.stage import frame_rule
 
     plan = job.plan
     positions = plan.rank_positions(job.rank, job.step)[: plan.per_rank]  # [prompts_per_step]
-    rows = plan.record_rows(positions)
-    records = job.records.take(pa.array(rows, type=pa.int64())).to_pylist()
-    return load_prompts(job.processor, records, job.cfg.scans_path(), job.cfg.grpo).to(job.engine.device)
+    rows = plan.record_rows(positions).tolist()
+    rule = media.FrameRule(**frame_rule(job.cfg, job.cfg.grpo.num_frames))
+    batch, failures = load_prompts(job.processor, job.records, rows, job.cfg.grpo, rule)
+    return (None if batch is None else batch.to(job.engine.device)), failures
 
 
 def update(job: Job, batch: PromptBatch, rollouts: Rollouts, scores: Scores, old_logp, ref_logp) -> dict:

@@ -4,11 +4,17 @@ and streams them into the training workers (which records, in which order: `pipe
 Determinism (what exact resume rests on): the sample at global position p is record
 `perm(seed, epoch)[p % N]` with epoch = p // N, a pure function. Optimizer step k uses positions
 [k*G, (k+1)*G) (G = global batch); worker r takes the contiguous slice [r*M*A, (r+1)*M*A) of them
-(M = micro batch, A = accumulation), micro-batch by micro-batch. The driver materialises each
-worker's records from the first step to run, in order, as its own Ray Dataset (`train_rank{r}`,
-not split by Ray, order preserved), so neither block timing nor Ray's splitter can reorder
-anything; every row carries its position and the worker checks it. Resuming at step k starts
+(M = micro batch, A = accumulation), micro-batch by micro-batch. The driver lays out each worker's
+(position, record row) pairs from the first step to run, in order, as its own Ray Dataset
+(`train_rank{r}`, not split by Ray, order preserved), so neither block timing nor Ray's splitter
+can reorder anything; every row carries its position and the worker checks it. The records
+themselves are in Ray's object store once, read by every encoder actor. Resuming at step k starts
 the datasets at k; a worker restarted by Ray Train mid-run skips to its checkpoint's step.
+
+A record whose frames cannot be decoded (or whose sample cannot be built) never fails the
+pipeline: the next record of the mixture that works takes its place
+(`pipelines.train.data.with_fallback`) and the sample carries a line naming the failure, which
+the worker counts against the bad-record budget (`pipelines.train.loop.count_bad_samples`).
 """
 
 from __future__ import annotations
@@ -16,14 +22,13 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
-from pipelines import prompting
+from pipelines import media, prompting
 from pipelines.sft.samples import encode_sample, pack, unpack
-from pipelines.train.data import DataError, DataPlan
+from pipelines.train.data import DataError, DataPlan, with_fallback
 
 
 @functools.lru_cache(maxsize=2)
@@ -35,25 +40,33 @@ def _processor(preset_or_path: str, path: str | None):
 
 
 def encode_block(
-    batch: pa.Table, *, preset_or_path: str, path: str | None, scans_root: str, sft: dict[str, Any]
+    batch: pa.Table, *, records: pa.Table, preset_or_path: str, path: str | None, sft: dict[str, Any], rule: dict
 ) -> pa.Table:
-    """Ray Data map step (CPU tasks): record rows in, packed samples out (frames read, prompt
-    rendered, tokenised, label mask built)."""
+    """Ray Data map step (CPU actors): (position, record row) pairs in, packed samples out (frames
+    read, prompt rendered, tokenised, label mask built). `errors` lists the records that failed
+    and were replaced; an empty `sample` means that no record in reach worked."""
     processor = _processor(preset_or_path, path)
-    blobs, truncated = [], []
-    for record in batch.to_pylist():
-        frames = prompting.load_frames(
-            record, Path(scans_root), sampling=sft["frame_sampling"], num_frames=sft["num_frames"]
-        )
-        arrays, cut = encode_sample(processor, record, frames, think=sft["think_format"], max_length=sft["max_length"],
-                                    style=sft["prompt_style"])  # fmt: skip
-        blobs.append(pack(arrays))
+    frame_rule = media.FrameRule(**rule)
+
+    def make(record: dict) -> tuple[bytes, bool]:
+        clip = prompting.record_clip(record, sampling=sft["frame_sampling"], rule=frame_rule)
+        arrays, cut = encode_sample(processor, record, clip.frames, think=sft["think_format"],
+                                    max_length=sft["max_length"], style=sft["prompt_style"], fps=clip.fps)  # fmt: skip
+        return pack(arrays), cut
+
+    blobs, truncated, errors = [], [], []
+    for row in batch["row"].to_pylist():
+        made, failed = with_fallback(records, row, make)
+        blob, cut = made if made is not None else (b"", False)
+        blobs.append(blob)
         truncated.append(cut)
+        errors.append(failed)
     return pa.table(
         {
             "position": batch["position"],
             "sample": pa.array(blobs, type=pa.binary()),
             "truncated": pa.array(truncated, type=pa.bool_()),
+            "errors": pa.array(errors, type=pa.list_(pa.string())),
         }
     )
 
@@ -64,11 +77,14 @@ class BlockEncoder:
     its per-node soft limit after a second, so tasks re-imported torch every few steps (a 6-7 s
     stall every ~5 steps on the 2-CPU demo)."""
 
-    def __init__(self, **encoder_args: Any):
+    def __init__(self, records, **encoder_args: Any):
+        import ray
+
+        self.records = ray.get(records) if isinstance(records, ray.ObjectRef) else records
         self.encoder_args = encoder_args
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        return encode_block(batch, **self.encoder_args)
+        return encode_block(batch, records=self.records, **self.encoder_args)
 
 
 def rank_dataset_name(rank: int) -> str:
@@ -79,21 +95,24 @@ def build_rank_datasets(
     table: pa.Table, plan: DataPlan, start_step: int, *, encoder_args: dict, tasks: int, cpus_per_task: float,
     log_level: str = "quiet",
 ) -> dict:
-    """One lazy Ray Dataset per worker: its records from start_step on, in consumption order,
-    one block per optimizer step, mapped by `tasks` BlockEncoder actors (CPU)."""
+    """One lazy Ray Dataset per worker: its (position, record row) pairs from start_step on, in
+    consumption order, one block per optimizer step, mapped by `tasks` BlockEncoder actors (CPU)
+    that read the records (`table`, put in the object store once)."""
+    import ray
     import ray.data
 
     from pipelines.ray_env import show_dataset_progress
 
+    records = ray.put(table)
     datasets = {}
     for rank in range(plan.world_size):
         positions = plan.rank_positions(rank, start_step)  # empty when resuming at the end
-        rows = table.take(pa.array(plan.record_rows(positions), type=pa.int64()))
-        rows = rows.append_column("position", pa.array(positions, type=pa.int64()))
+        rows = pa.table({"position": pa.array(positions, type=pa.int64()),
+                         "row": pa.array(plan.record_rows(positions), type=pa.int64())})  # fmt: skip
         blocks = [rows.slice(i, plan.per_rank) for i in range(0, max(rows.num_rows, 1), plan.per_rank)]
         ds = ray.data.from_arrow(blocks).map_batches(
             BlockEncoder,
-            fn_constructor_kwargs=encoder_args,
+            fn_constructor_kwargs={"records": records, **encoder_args},
             batch_size=None,
             batch_format="pyarrow",
             compute=ray.data.ActorPoolStrategy(size=tasks),
@@ -133,7 +152,8 @@ def start_early(batches: Iterable) -> Iterator:
 
 
 def micro_batches(batches: Iterable, plan: DataPlan, rank: int, start_step: int, first_step: int) -> Iterator:
-    """(positions, samples, truncated count) per micro-batch for worker `rank`, from first_step on.
+    """(positions, samples, truncated count, failure lines) per micro-batch for worker `rank`, from
+    first_step on; a sample is None when no record in reach could be made into one.
 
     `batches` are this worker's pyarrow batches of plan.micro_batch rows, beginning at start_step
     (what the driver built); a worker that Ray Train restarted from a later checkpoint skips ahead
@@ -151,5 +171,6 @@ def micro_batches(batches: Iterable, plan: DataPlan, rank: int, start_step: int,
         if skip > 0:
             skip -= len(positions)
             continue
-        samples = [unpack(b) for b in batch["sample"].to_pylist()]
-        yield positions, samples, sum(batch["truncated"].to_pylist())
+        samples = [unpack(b) if b else None for b in batch["sample"].to_pylist()]
+        failures = [line for lines in batch["errors"].to_pylist() for line in lines]
+        yield positions, samples, sum(batch["truncated"].to_pylist()), failures

@@ -1,8 +1,9 @@
 """Stage 3: supervised fine-tuning under run_dir/sft, on Ray Train with DeepSpeed ZeRO.
 
-`run(cfg)` checks everything that can be checked before any worker starts (batch arithmetic,
-dataset, frames, resources, a checkpoint from other settings), builds the per-worker Ray Data
-streams from the step it resumes at, and runs a TorchTrainer whose workers run
+`run(cfg)` reads the training mixture (`data.mixture`; our built train split by default), checks
+everything that can be checked before any worker starts (batch arithmetic, records, media,
+resources, a checkpoint from other settings), builds the per-worker Ray Data streams from the
+step it resumes at, and runs a TorchTrainer whose workers run
 `pipelines.sft.train.train_loop`. Outputs: `checkpoints/` (Ray Train's, newest N kept),
 `final/` (save_pretrained), `metrics.jsonl`, and `meta.json` once finished, so a finished stage
 is skipped and an unfinished one resumes from its last checkpoint.
@@ -17,7 +18,8 @@ import pyarrow as pa
 
 from pipelines.config import RunConfig
 from pipelines.train import stage as scaffold
-from pipelines.train.data import DataPlan, check_frames, read_split
+from pipelines.train.data import DataPlan, keep_good_records
+from pipelines.train.sources import mixture_fingerprint, read_mixture
 
 STAGE = "sft"
 # Settings that may change between a stop and its resume without changing the trajectory.
@@ -35,6 +37,7 @@ class Prepared:
     skipped: list[str]
     resume_key: str
     start_step: int
+    bad_budget: int  # samples that may still fail to decode during training
 
 
 def trajectory(cfg: RunConfig) -> list:
@@ -43,7 +46,7 @@ def trajectory(cfg: RunConfig) -> list:
 
 
 def stage_hash(cfg: RunConfig) -> str:
-    return scaffold.settings_hash([*trajectory(cfg), scaffold.dataset_hash(cfg)])
+    return scaffold.settings_hash([*trajectory(cfg), scaffold.dataset_hash(cfg), *mixture_fingerprint(cfg)])
 
 
 def resume_key(cfg: RunConfig, records: pa.Table) -> str:
@@ -81,24 +84,25 @@ def check_model(cfg: RunConfig) -> None:
 
 
 def prepare(cfg: RunConfig, log=print) -> Prepared:
-    """Every check that needs no Ray: batch arithmetic, dataset, frames, resume point."""
+    """Every check that needs no Ray: batch arithmetic, the mixture's records and media, resume point."""
     sft = cfg.sft
     check_model(cfg)
-    table = read_split(cfg.run_path / "dataset", "train")
-    records, skipped = check_frames(
-        table,
-        cfg.scans_path(),
-        sampling=sft.frame_sampling,
-        num_frames=sft.num_frames,
-        skip=sft.skip_bad_records,
-        skip_option="sft.skip_bad_records",
-    )
+    mixture = read_mixture(cfg, "train")
+    if cfg.data.mixture.sources:
+        for line in mixture.lines:
+            log(f"[{STAGE}] {line}")
+    records, skipped = keep_good_records(
+        mixture.table, mixture.bad, sampling=sft.frame_sampling, num_frames=sft.num_frames,
+        skip=sft.skip_bad_records, skip_option="sft.skip_bad_records",
+        max_fraction=cfg.train.max_bad_record_fraction, records_read=mixture.read,
+    )  # fmt: skip
     if skipped:
-        log(f"[{STAGE}] skipped {len(skipped)} records with missing frames (sft.skip_bad_records)")
+        log(f"[{STAGE}] skipped {len(skipped)} bad records (sft.skip_bad_records), first: {skipped[0]}")
     plan = make_plan(cfg, records.num_rows)
     key = resume_key(cfg, records)
     start = scaffold.resume_step(cfg, STAGE, key, SFTSetupError, "model, sft, seed, workers, ZeRO stage or data")
-    return Prepared(records, plan, skipped, key, start)
+    budget = scaffold.bad_sample_budget(cfg, sft.skip_bad_records, mixture.read, len(skipped))
+    return Prepared(records, plan, skipped, key, start, budget)
 
 
 def check_resources(cfg: RunConfig) -> None:
@@ -121,7 +125,7 @@ def build_trainer(cfg: RunConfig, prep: Prepared):
 
     train = cfg.train
     encoder_args = {"preset_or_path": cfg.model.preset, "path": cfg.model.path,
-                    "scans_root": str(cfg.scans_path()), "sft": cfg.sft.model_dump(mode="json")}  # fmt: skip
+                    "sft": cfg.sft.model_dump(mode="json"), "rule": scaffold.frame_rule(cfg, cfg.sft.num_frames)}  # fmt: skip
     datasets = build_rank_datasets(
         prep.records, prep.plan, prep.start_step, encoder_args=encoder_args,
         tasks=train.data_tasks_per_worker, cpus_per_task=train.data_cpus_per_task, log_level=cfg.log_level,
@@ -130,7 +134,8 @@ def build_trainer(cfg: RunConfig, prep: Prepared):
         "cfg": cfg.model_dump(mode="json"),
         "plan": asdict(prep.plan),
         "start_step": prep.start_step,
-        "trainer_state": {"resume_key": prep.resume_key, "skipped_records": len(prep.skipped)},
+        "trainer_state": {"resume_key": prep.resume_key, "skipped_records": len(prep.skipped),
+                          "bad_budget": prep.bad_budget},
     }
     return torch_trainer(
         cfg, STAGE, train_loop, loop_config,
@@ -146,7 +151,8 @@ def start_line(cfg: RunConfig, prep: Prepared) -> str:
 
 
 def meta_inputs(cfg: RunConfig, prep: Prepared) -> dict:
-    return {"dataset": str(cfg.run_path / "dataset"), "skipped_records": str(len(prep.skipped))}
+    return {"dataset": str(cfg.run_path / "dataset"), **scaffold.mixture_inputs(cfg),
+            "skipped_records": str(len(prep.skipped))}  # fmt: skip
 
 
 HOOKS = scaffold.StageHooks(STAGE, stage_hash, prepare, check_resources, start_line, build_trainer, meta_inputs)

@@ -23,7 +23,14 @@ from pipelines.config import RunConfig
 from pipelines.sft.data import micro_batches, rank_dataset_name, start_early
 from pipelines.sft.samples import IGNORE, collate
 from pipelines.train.data import DataPlan
-from pipelines.train.loop import all_reduce_sum, end_of_step, finish, learning_rates, restored_step
+from pipelines.train.loop import (
+    all_reduce_sum,
+    count_bad_samples,
+    end_of_step,
+    finish,
+    learning_rates,
+    restored_step,
+)
 
 STAGE = "sft"
 
@@ -51,7 +58,10 @@ def train_loop(config: dict) -> None:
     job = setup(config)
     while job.step < job.stop_step:
         started = time.perf_counter()
-        micro, data_s = next_step_batches(job)
+        micro, data_s, failures = next_step_batches(job)
+        if count_bad_samples(job, STAGE, failures, fatal=micro is None):
+            job.logger.finish()  # the driver reports why (loop.stop_file); nothing is exported
+            return
         stats = train_step(job, micro)
         job.step += 1
         log_step(job, stats, data_s=data_s, step_s=time.perf_counter() - started)
@@ -94,6 +104,7 @@ def setup(config: dict) -> Job:
     trainer_state = {
         **config["trainer_state"],
         "truncated": 0 if state is None else state.get("truncated", 0),
+        "bad_samples": 0 if state is None else state.get("bad_samples", 0),
     }
     return Job(cfg, plan, engine, processor, group_names, logger, batches, rank, step, step, max(stop, step),
                trainer_state)  # fmt: skip
@@ -113,15 +124,21 @@ def build_engine(cfg: RunConfig, plan: DataPlan):
     return engine, processor, names
 
 
-def next_step_batches(job: Job) -> tuple[list, float]:
+def next_step_batches(job: Job) -> tuple[list | None, float, list[str]]:
     """The A micro-batches of the next optimizer step (collated tensors, each carrying how many
-    of its samples were truncated) and the wait for them, seconds."""
+    of its samples were truncated; None when a sample could not be made at all), the wait for
+    them in seconds, and a line per record that failed and was replaced."""
     started = time.perf_counter()
-    micro = []
+    micro: list | None = []
+    failures: list[str] = []
     for _ in range(job.plan.accumulation):
-        _, samples, truncated = next(job.batches)
-        micro.append({**collate(samples, job.processor), "truncated": truncated})
-    return micro, time.perf_counter() - started
+        _, samples, truncated, failed = next(job.batches)
+        failures += failed
+        if micro is not None and all(s is not None for s in samples):
+            micro.append({**collate(samples, job.processor), "truncated": truncated})
+        else:
+            micro = None
+    return micro, time.perf_counter() - started, failures
 
 
 def train_step(job: Job, micro: list[dict]) -> dict:
@@ -172,5 +189,6 @@ def log_step(job: Job, stats: dict, *, data_s: float, step_s: float) -> None:
             "timing/data_s": data_s,
             "data/truncated": job.trainer_state["truncated"],
             "data/skipped_records": job.trainer_state["skipped_records"],
+            "data/bad_samples": job.trainer_state["bad_samples"],
         },
     )

@@ -1,10 +1,13 @@
 """The records a training stage reads (SFT and GRPO): the split from Parquet, the check that their
-frames exist, and `DataPlan`, the pure arithmetic of which record every worker sees at every step."""
+media exist (`keep_good_records`, with the bad-record budget), and `DataPlan`, the pure arithmetic
+of which record every worker sees at every step. The mixture of sources is `sources.py`."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -12,7 +15,7 @@ import pyarrow.parquet as pq
 
 from data_gen.errors import InputError
 from data_gen.schema import RECORD_SCHEMA
-from pipelines import prompting
+from pipelines import media, prompting
 
 
 class DataError(InputError):
@@ -92,32 +95,80 @@ def read_split(dataset_dir: Path, split: str, limit: int = 0) -> pa.Table:
     return table
 
 
-def check_frames(
-    table: pa.Table, scans_root: Path, *, sampling: str, num_frames: int, skip: bool, skip_option: str | None = None
-) -> tuple[pa.Table, list[str]]:
-    """(records whose frames exist, ids of the skipped ones). With skip=False a record with
-    missing frames raises DataError listing the first few, before any training starts; the
-    message suggests the caller's `skip_option` (e.g. `sft.skip_bad_records`) when it has one."""
-    cols = {c: table[c].to_pylist() for c in ("id", "video", "frame_indices", "uniform_indices")}
-    records = [{k: v[i] for k, v in cols.items()} for i in range(table.num_rows)]
-    wanted = [prompting.frame_ids(r, sampling=sampling, num_frames=num_frames) for r in records]
-    per_scene: dict[str, set[int]] = {}
-    for record, ids in zip(records, wanted, strict=True):
-        per_scene.setdefault(record["video"], set()).update(ids)
-    lost_in = {v: set(prompting.missing_frames(scans_root / v, sorted(ids))) for v, ids in per_scene.items()}
-    bad: list[tuple[str, str]] = []
-    keep = []
-    for i, (record, ids) in enumerate(zip(records, wanted, strict=True)):
-        lost = sorted(lost_in[record["video"]].intersection(ids)) if ids else ["(none listed)"]
-        if lost:
-            bad.append((record["id"], f"{scans_root / record['video']}: frames {lost[:5]} missing"))
+def media_problems(table: pa.Table, *, sampling: str, num_frames: int) -> list[tuple[str, str]]:
+    """(record id, problem) for every training record whose media cannot be read, checked cheaply
+    (`pipelines.media.media_problem`: names, scan listings, video headers; each video or scan
+    once): a missing file, folder or scan frame, an unreadable video."""
+    cols = {c: table[c].to_pylist() for c in ("id", "media_kind", "media_paths", "frame_indices", "uniform_indices")}
+    seen: dict[tuple, str | None] = {}
+    scans: dict[str, set[int]] = {}
+    out = []
+    for i in range(table.num_rows):
+        record = {k: v[i] for k, v in cols.items()}
+        kind, paths = record["media_kind"], list(record["media_paths"])
+        ids = prompting.frame_ids(record, sampling=sampling, num_frames=num_frames)
+        if kind == "scan":  # one listing per scene, then a set lookup per record
+            if paths[0] not in scans:
+                scans[paths[0]] = set(media.scan_frame_ids(Path(paths[0])))
+            have = scans[paths[0]]
+            lost = sorted(set(ids) - have)
+            problem = (f"{paths[0]}: no such scan folder or no colour frames" if not have
+                       else f"{paths[0]}: frames {lost[:5]} missing" if lost else None)  # fmt: skip
         else:
-            keep.append(i)
+            key = (kind, tuple(paths), max(ids) if ids else -1)
+            if key not in seen:
+                seen[key] = media.media_problem(kind, paths, [key[2]] if ids else [])
+            problem = seen[key]
+        if problem:
+            out.append((record["id"], problem))
+    return out
+
+
+def keep_good_records(
+    table: pa.Table, bad_read: list, *, sampling: str, num_frames: int, skip: bool, skip_option: str,
+    max_fraction: float, records_read: int | None = None,
+) -> tuple[pa.Table, list[str]]:  # fmt: skip
+    """(the records whose media can be read, a line per bad record). Bad records are those met
+    while reading the sources (`bad_read`, each naming its file and line) and those whose media
+    are missing or unreadable (`media_problems`). With skip=False any bad record raises DataError
+    listing the first few (the message suggests `skip_option`); with skip=True they are left out,
+    unless more than `max_fraction` of the records read are bad: then DataError names them."""
+    problems = media_problems(table, sampling=sampling, num_frames=num_frames)
+    bad = [str(b) for b in bad_read] + [f"{rid}: {why}" for rid, why in problems]
+    total = records_read if records_read is not None else table.num_rows
     if bad and not skip:
-        listing = "\n".join(f"  {rid}: {why}" for rid, why in bad[:5])
-        hint = f" (set {skip_option}=true to skip them)" if skip_option else ""
-        raise DataError(f"{len(bad)} of {table.num_rows} records have missing frames{hint}:\n{listing}")
+        listing = "\n".join(f"  {line}" for line in bad[:5]) + (f"\n  ... and {len(bad) - 5} more" if len(bad) > 5 else "")
+        raise DataError(f"{len(bad)} of {total} records cannot be used (set {skip_option}=true to skip them):\n{listing}")
+    if len(bad) > max_fraction * total:
+        listing = "\n".join(f"  {line}" for line in bad[:20]) + (f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else "")
+        raise DataError(
+            f"{len(bad)} of {total} records cannot be used, more than train.max_bad_record_fraction={max_fraction} "
+            f"allows; stopped:\n{listing}"
+        )
+    dropped = {rid for rid, _ in problems}
+    keep = [i for i, rid in enumerate(table["id"].to_pylist()) if rid not in dropped]
     kept = table.take(pa.array(keep, type=pa.int64()))
     if kept.num_rows == 0:
-        raise DataError(f"no record has all its frames under {scans_root}")
-    return kept, [rid for rid, _ in bad]
+        raise DataError("no record's media can be read:\n" + "\n".join(f"  {line}" for line in bad[:5]))
+    return kept, bad
+
+
+T = TypeVar("T")
+FALLBACK_TRIES = 8  # records tried in place of one whose frames cannot be decoded
+
+
+def with_fallback(table: pa.Table, row: int, make: Callable[[dict], T]) -> tuple[T | None, list[str]]:
+    """`make(record)` for the record at `row`; when it raises an InputError (frames that cannot be
+    decoded, a sample that cannot be built), for the next records of `table` in order instead (at
+    most FALLBACK_TRIES in all), so a bad file never stops a step and the data order stays a pure
+    function of the plan. Returns (the first result or None, a line per record that failed)."""
+    errors: list[str] = []
+    for k in range(min(FALLBACK_TRIES, table.num_rows)):
+        record = table.slice((row + k) % table.num_rows, 1).to_pylist()[0]
+        try:
+            result = make(record)
+        except InputError as e:
+            errors.append(str(e))
+            continue
+        return result, [f"{line} (replaced by record {record['id']})" for line in errors]
+    return None, errors

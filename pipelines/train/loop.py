@@ -1,7 +1,9 @@
 """The worker side shared by the SFT and GRPO loops: resuming, cross-rank sums, the learning rates
 of a step, the end of each step (checkpoint when due, the test hook for a failure) and the end of
-the run (export, W&B summary). Each stage's `Job` satisfies `TrainJob`; its loop supplies the
-batches, the step and what it logs.
+the run (export, W&B summary), and the count of samples whose frames could not be decoded (each
+replaced by the next readable record): past the bad-record budget every rank stops at the same
+step and the driver reports the files (`stop_file`). Each stage's `Job` satisfies `TrainJob`; its
+loop supplies the batches, the step and what it logs.
 
     step = restored_step(engine, resume_key)
     while job.step < job.stop_step:
@@ -49,6 +51,44 @@ def all_reduce_sum(values: list[float], device) -> list[float]:
     t = torch.tensor(values, dtype=torch.float64, device=device)
     dist.all_reduce(t)
     return t.tolist()
+
+
+BAD_SAMPLES_FILE = "bad_samples.txt"  # run_dir/<stage>/: every sample replaced, one line each
+STOP_FILE = "bad_samples.stop"  # run_dir/<stage>/: why the workers stopped early (read by the driver)
+
+
+def stop_file(run_path, stage: str):
+    return run_path / stage / STOP_FILE
+
+
+def count_bad_samples(job: TrainJob, stage: str, failures: list[str], *, fatal: bool) -> bool:
+    """Collective, once a step: this rank's lines for records that failed and were replaced
+    (`failures`) and whether a sample could not be made at all (`fatal`). Rank 0 appends every
+    rank's lines to run_dir/<stage>/bad_samples.txt; `trainer_state["bad_samples"]` counts them.
+    Returns True on every rank when the run must stop: a sample could not be made, or the count
+    passed `trainer_state["bad_budget"]`; rank 0 then writes the reason to `stop_file`."""
+    import torch.distributed as dist
+
+    count, fatal_ranks = all_reduce_sum([len(failures), float(fatal)], job.engine.device)
+    if count == 0 and fatal_ranks == 0:
+        return False
+    everyone: list = [None] * dist.get_world_size()
+    dist.all_gather_object(everyone, failures)
+    lines = [line for part in everyone for line in part]
+    job.trainer_state["bad_samples"] = job.trainer_state.get("bad_samples", 0) + int(count)
+    over = job.trainer_state["bad_samples"] > job.trainer_state.get("bad_budget", 0)
+    if job.rank == 0:
+        folder = job.cfg.run_path / stage
+        with (folder / BAD_SAMPLES_FILE).open("a") as f:
+            f.writelines(f"step {job.step + 1}: {line}\n" for line in lines)
+        if fatal_ranks or over:
+            why = ("a step had no readable record within reach" if fatal_ranks else
+                   f"{job.trainer_state['bad_samples']} samples could not be decoded, more than the budget of "
+                   f"{job.trainer_state.get('bad_budget', 0)} (train.max_bad_record_fraction, {stage}.skip_bad_records)")  # fmt: skip
+            listing = "\n".join(f"  {line}" for line in lines[:10])
+            stop_file(job.cfg.run_path, stage).write_text(f"stopped at step {job.step + 1}: {why}:\n{listing}\n"
+                                                          f"every one: {folder / BAD_SAMPLES_FILE}\n")  # fmt: skip
+    return bool(fatal_ranks or over)
 
 
 def learning_rates(engine, group_names: list[str]) -> dict[str, float]:

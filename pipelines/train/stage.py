@@ -3,7 +3,8 @@ weights, the hashes that skip a finished stage and refuse a foreign checkpoint, 
 check, and `run_stage`, the skeleton every training stage runs:
 
     skip if finished -> warn on fp32 GPUs -> prepare (no Ray) -> start Ray -> check resources
-    -> TorchTrainer.fit() with progress lines -> stopped early, or meta.json and final/
+    -> TorchTrainer.fit() with progress lines -> stopped for undecodable samples (BadSamplesError,
+    naming them), stopped early, or meta.json and final/
 
 A stage supplies a `StageHooks`: its name and config section, its hash, `prepare`, the resource
 need, the start line, the trainer and the inputs its meta.json records.
@@ -20,11 +21,15 @@ from typing import Any
 from data_gen.errors import InputError
 from pipelines.config import RunConfig
 from pipelines.run_meta import is_complete, read_meta, write_meta
-from pipelines.train import checkpointing
+from pipelines.train import checkpointing, loop
 
 
 class StageSetupError(InputError):
     """A setting or input that makes training impossible; raised before any worker starts."""
+
+
+class BadSamplesError(InputError):
+    """The workers stopped because too many samples could not be decoded; names them."""
 
 
 def trajectory_settings(cfg: RunConfig, section: str, resume_free: tuple[str, ...]) -> list:
@@ -41,6 +46,26 @@ def settings_hash(payload: list) -> str:
 
 def dataset_hash(cfg: RunConfig) -> str:
     return (read_meta(cfg.run_path / "dataset") or {}).get("config_hash", "")
+
+
+def bad_sample_budget(cfg: RunConfig, skip: bool, records_read: int, skipped: int) -> int:
+    """Samples that may still fail to decode during training: none without <stage>.skip_bad_records,
+    else what train.max_bad_record_fraction of the records read leaves after those skipped already."""
+    if not skip:
+        return 0
+    return max(0, int(cfg.train.max_bad_record_fraction * records_read) - skipped)
+
+
+def frame_rule(cfg: RunConfig, num_frames: int) -> dict:
+    """The `pipelines.media.FrameRule` fields for a stage showing at most `num_frames` frames."""
+    m = cfg.data.mixture
+    return {"num_frames": num_frames, "min_frames": min(m.video_min_frames or num_frames, num_frames),
+            "interval_s": m.video_interval_s, "fps": m.video_fps}  # fmt: skip
+
+
+def mixture_inputs(cfg: RunConfig) -> dict:
+    """The mixture's sources for a stage's meta.json (nothing for our dataset alone)."""
+    return {f"source/{s.name}": f"{s.format}: {s.annotation or s.split}" for s in cfg.data.mixture.sources}
 
 
 def resume_step(cfg: RunConfig, stage: str, key: str, error: type[StageSetupError], trained_with: str) -> int:
@@ -104,12 +129,16 @@ def run_stage(cfg: RunConfig, hooks: StageHooks, log=print) -> Path | None:
 
     ensure_ray(cfg.log_level)
     hooks.check_resources(cfg)
+    loop.stop_file(cfg.run_path, name).unlink(missing_ok=True)
     where = f"resuming at step {prep.start_step}" if prep.start_step else "from scratch"
     log(f"[{name}] {hooks.start_line(cfg, prep)}, {where}")
     total = prep.plan.total_steps
     trainer = hooks.build_trainer(cfg, prep)
     with MetricsFollower(out / "metrics.jsonl", total_steps=total, log=log, tag=name):
         trainer.fit()
+    stopped = loop.stop_file(cfg.run_path, name)
+    if stopped.exists():
+        raise BadSamplesError(f"[{name}] {stopped.read_text().strip()}")
     stop = getattr(cfg, name).stop_at_step
     if 0 <= stop < total:
         log(f"[{name}] stopped at step {max(stop, prep.start_step)} ({name}.stop_at_step); run again to resume")

@@ -1,4 +1,5 @@
-"""An mp4 written here is read back by pipelines.evaluate.video frame-exact enough to evaluate."""
+"""Media read back by pipelines.media: an mp4 written here frame-exact enough to train and evaluate
+on, frame folders, images, scans, qwen-vl-finetune's frame rule."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import numpy as np
 import pytest
 
 from data_gen.qa.frame_selection import uniform_positions
-from pipelines.evaluate.video import SEEK_GAP, VideoError, read_frame_folder, read_frames
+from pipelines.media import SEEK_GAP, VideoError, read_frame_folder, read_frames
 from tests.pipelines.evaluate.video_fixtures import synthetic_frames, write_mp4
 
 

@@ -361,3 +361,30 @@ def test_huge_texts_are_fast(text):
     for problem_type, gt in (("numerical", "3"), ("multiple_choice", "B")):
         _check_scores(score(text, problem_type, gt), RewardConfig())
     assert time.perf_counter() - start < 2.0  # linear work, whatever the text holds
+
+
+@pytest.mark.parametrize(
+    ("completion", "accepted", "accuracy"),
+    [
+        ("<think>it is brown</think><answer>The brown chair.</answer>", ["brown chair", "chair"], 1.0),
+        ("<think>x</think><answer>Chair</answer>", ["brown chair", "chair"], 1.0),  # any accepted answer
+        ("<think>x</think><answer>a chair near the bed</answer>", ["chair"], 0.0),  # more words: no match
+        ("<think>x</think><answer></answer>", ["chair"], 0.0),
+        ("chair", "chair", 1.0),  # a single ground truth; no tags: the whole text, format 0
+    ],
+)
+def test_open_ended_answers_score_by_normalised_exact_match(completion, accepted, accuracy):
+    got = score(completion, "open_ended", accepted)
+    assert got["accuracy"] == accuracy
+    assert got["format"] == (0.0 if "<answer>" not in completion else 1.0)
+
+
+def test_open_ended_grpo_truth_is_every_accepted_answer():
+    from pipelines.grpo.scoring import reward_truth
+
+    record = {"problem_type": "open_ended", "ground_truth": "brown chair", "meta": '{"answers": ["brown chair", "chair"]}'}
+    assert reward_truth(record) == ["brown chair", "chair"]
+    assert reward_truth({**record, "meta": "{}"}) == "brown chair"
+    assert reward_truth({"problem_type": "numerical", "ground_truth": "3", "meta": "{}"}) == "3"
+    with pytest.raises(ValueError, match="holds no answer"):
+        score("chair", "open_ended", ["", " . "])

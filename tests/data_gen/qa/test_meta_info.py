@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from data_gen.qa.config import QAConfig
-from data_gen.qa.meta_info import MetaInfoError, read_meta_info, scene_entry, scene_from_entry, write_meta_info
+from data_gen.qa.meta_info import (
+    MetaInfoError,
+    read_meta_info,
+    scene_entry,
+    scene_from_entry,
+    write_meta_info,
+)
 from data_gen.qa.scene_records import metadata_records, scene_qa
 from tests.data_gen.qa.qa_scenes import furnished_room
 

@@ -16,7 +16,7 @@ from data_gen.qa.questions import GENERATORS
 from data_gen.qa.questions._common import LetterRotation, random_tuples
 from data_gen.qa.questions._direction import ccw_angles, classify, edge_distance
 from data_gen.qa.questions.object_rel_distance import rejection
-from data_gen.schema import QUESTION_TYPES
+from data_gen.schema import VSI_BENCH_TYPES
 from tests.data_gen.qa.qa_scenes import FURNITURE
 
 
@@ -45,7 +45,7 @@ def answer_text(q: dict) -> str:
 
 
 def test_registry_covers_every_type_but_route_planning():
-    assert list(GENERATORS) == [t for t in QUESTION_TYPES if t != "route_planning"]
+    assert list(GENERATORS) == [t for t in VSI_BENCH_TYPES if t != "route_planning"]
 
 
 def test_counting_only_asks_categories_with_several_instances():

@@ -19,12 +19,12 @@ from pipelines.evaluate.inputs import (
     EvalInputError,
     check_questions,
     dataset_items,
-    file_items,
     frame_groups,
     frames_label,
     load_frames,
     load_items,
 )
+from pipelines.evaluate.question_files import file_items
 from pipelines.train.data import DataError
 from tests.pipelines.evaluate.conftest import VSI_ROWS
 from tests.pipelines.evaluate.video_fixtures import synthetic_frames
@@ -202,7 +202,7 @@ def test_presampled_frame_folders(vsibench_dir, tmp_path):
 
 def test_space_aware_indices_for_videos(vsibench_dir, tmp_path):
     cfg = vsibench_cfg(vsibench_dir, "eval.frame_sampling=space_aware")
-    with pytest.raises(EvalInputError, match="frame_indices_file.*not available yet"):
+    with pytest.raises(EvalInputError, match="needs per-video frame indices: run `python -m jobs.sample_frames`"):
         load_items(cfg)
     indices = {"arkitscenes/41069025": [3, 9, 17, 30], "scannet/scene0011_00": [0, 39]}
     (tmp_path / "indices.json").write_text(json.dumps(indices))

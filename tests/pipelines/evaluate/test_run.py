@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
@@ -55,7 +56,8 @@ def test_model_source_and_prompt_follow_the_trained_stage(tmp_path):
 
 def test_a_replica_answers_every_question_of_a_video_from_one_encoding(vsibench_dir):
     """Decoded once, encoded once: the answers equal asking each question with its own copy of the
-    video (the processor's pixels, the model's own generate), and a bad video fails only its rows."""
+    video (the processor's pixels at the sampled frame rate, the model's own generate), and a bad
+    video fails only its rows."""
     import torch
 
     cfg = build_config(None, vsibench_args(vsibench_dir))
@@ -64,26 +66,31 @@ def test_a_replica_answers_every_question_of_a_video_from_one_encoding(vsibench_
     questions = [{"index": p, **{k: items[p][k] for k in ("question", "options", "problem_type")}} for p in group["items"]]
     row = decode_group({"group": 0, "frames": json.dumps(group["frames"]), "questions": json.dumps(questions)})
     assert row["error"] == "" and row["frames_array"].shape[0] == 4
+    assert row["fps"] == pytest.approx(4 / (40 / 24))  # 4 frames of a 40-frame 24 fps video, as training counts
     src = model_source(cfg)
     predictor = Predictor(src, "fp32", max_new_tokens=6, seed=0, batch_size=2)
-    encodes = []
-    encode = predictor.model.encode_videos
+    encodes, timings = [], []
+    encode, generate = predictor.model.encode_videos, predictor.model.generate
     predictor.model.encode_videos = lambda *a, **k: encodes.append(1) or encode(*a, **k)
-    batch = {k: [row[k]] for k in ("group", "questions", "error", "frames_array")}
-    out = predictor(batch)
+    predictor.model.generate = lambda *a, **k: timings.append(k.get("second_per_grid_ts")) or generate(*a, **k)
+    keys = ("group", "questions", "error", "frames_array", "fps")
+    out = predictor({k: [row[k]] for k in keys})
     assert list(out["index"]) == [1, 2] and list(out["error"]) == ["", ""] and len(encodes) == 1
+    # Qwen's temporal RoPE spacing, temporal_patch_size / fps, for each question's row
+    assert [t.tolist() for t in timings] == [pytest.approx([2 / row["fps"]] * 2)]
 
     model, processor = load_model(src, dtype="fp32", device="cpu", seed=0)
     for q, answer in zip(questions, out["prediction"], strict=True):
         text = prompting.prompt_text(processor, q, style="spatial_mllm")
-        inputs = processor(text=[text], videos=[list(row["frames_array"])], return_tensors="pt")
+        inputs = processor(text=[text], videos=[list(row["frames_array"])], return_tensors="pt", fps=row["fps"])
         with torch.inference_mode():
             ids = model.generate(**inputs, do_sample=False, max_new_tokens=6)
         assert answer == processor.batch_decode(ids[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)[0]
 
     bad = decode_group({**row, "frames": json.dumps({**group["frames"], "path": str(vsibench_dir / "x.mp4")})})
     assert bad["frames_array"].shape[0] == 0 and "x.mp4: no such video file" in bad["error"]
-    failed = predictor({k: [bad[k]] for k in ("group", "questions", "error", "frames_array")})
+    assert np.isnan(bad["fps"])
+    failed = predictor({k: [bad[k]] for k in keys})
     assert list(failed["prediction"]) == ["", ""] and all("x.mp4" in e for e in failed["error"])
     assert len(encodes) == 1  # no model work for a video that could not be read
 

@@ -7,7 +7,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from data_gen.schema import RECORD_SCHEMA
-from pipelines.train.data import DataError, DataPlan, check_frames, read_split
+from pipelines.config import build_config
+from pipelines.train.data import DataError, DataPlan, keep_good_records, read_split
+from pipelines.train.sources import read_mixture
 
 
 def plan(**kw) -> DataPlan:
@@ -51,16 +53,29 @@ def test_missing_dataset_and_empty_split(tmp_path):
         read_split(tmp_path / "dataset", "train")
 
 
-def test_missing_frames_fail_or_are_skipped_and_counted(sft_data, tmp_path):
-    table = read_split(sft_data / "dataset", "train")
-    kept, skipped = check_frames(table, sft_data / "scans", sampling="space_aware", num_frames=4, skip=False)
+def check(table, *, skip: bool, max_fraction: float = 1.0):
+    return keep_good_records(table, [], sampling="space_aware", num_frames=4, skip=skip,
+                             skip_option="sft.skip_bad_records", max_fraction=max_fraction)  # fmt: skip
+
+
+def test_missing_frames_fail_or_are_skipped_and_counted_up_to_the_budget(sft_data, tmp_path):
+    run_dir = tmp_path / "run"
+    (run_dir / "dataset").mkdir(parents=True)
+    (run_dir / "dataset" / "train").symlink_to(sft_data / "dataset" / "train", target_is_directory=True)
+    table = read_mixture(build_config(None, [f"run_dir={run_dir}", f"data.scans_dir={sft_data / 'scans'}"]), "train").table
+    kept, skipped = check(table, skip=False)
     assert kept.num_rows == table.num_rows and skipped == []
     # A scans root holding only the first record's scene: the others' frames are missing.
     scene = table["video"][0].as_py()
     (tmp_path / scene).symlink_to(sft_data / "scans" / scene, target_is_directory=True)
+    table = read_mixture(build_config(None, [f"run_dir={run_dir}", f"data.scans_dir={tmp_path}"]), "train").table
     others = sum(v != scene for v in table["video"].to_pylist())
-    with pytest.raises(DataError, match=f"{others} of {table.num_rows} records have missing frames"):
-        check_frames(table, tmp_path, sampling="space_aware", num_frames=4, skip=False)
-    kept, skipped = check_frames(table, tmp_path, sampling="space_aware", num_frames=4, skip=True)
+    with pytest.raises(DataError, match=f"{others} of {table.num_rows} records cannot be used \\(set sft.skip"):
+        check(table, skip=False)
+    kept, skipped = check(table, skip=True)
     assert len(skipped) == others and kept.num_rows == table.num_rows - others
     assert set(kept["video"].to_pylist()) == {scene}
+    assert all("missing" in line for line in skipped)
+    with pytest.raises(DataError, match=f"{others} of {table.num_rows} records cannot be used, more than "
+                                        "train.max_bad_record_fraction=0.3 allows"):  # fmt: skip
+        check(table, skip=True, max_fraction=0.3)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines import prompting
+from pipelines import media, prompting
 
 MC = {
     "id": "r1",
@@ -148,10 +148,11 @@ def test_missing_frames_checks_files_without_decoding(tmp_path):
     (scene / "color").mkdir(parents=True)
     for i in (0, 1):
         (scene / "color" / f"{i}.jpg").write_bytes(b"")
-    assert prompting.missing_frames(scene, [0, 1, 2]) == [2]
-    assert prompting.missing_frames(tmp_path / "nope", [0, 1]) == [0, 1]
+    assert media.missing_frames(scene, [0, 1, 2]) == [2]
+    assert media.missing_frames(tmp_path / "nope", [0, 1]) == [0, 1]
 
 
-def test_load_frames_names_the_record(tmp_path):
-    with pytest.raises(prompting.RecordError, match="record r1"):
-        prompting.load_frames(MC, tmp_path, sampling="space_aware", num_frames=4)
+def test_record_clip_names_the_record_and_the_file(tmp_path):
+    record = {**MC, "media_kind": "scan", "media_paths": [str(tmp_path / "scene0000_00")]}
+    with pytest.raises(prompting.RecordError, match=f"record r1: {tmp_path / 'scene0000_00'}"):
+        prompting.record_clip(record, sampling="space_aware", rule=media.FrameRule(4))

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import modeling
-from pipelines import prompting
+from pipelines import media, prompting
 from pipelines.sft.samples import IGNORE, collate, encode_sample, pack, unpack
 
 
@@ -22,7 +22,8 @@ def processor():
 def record_and_frames(sft_data):
     records = pq.read_table(sft_data / "dataset" / "train").to_pylist()
     record = next(r for r in records if r["problem_type"] == "multiple_choice")
-    frames = prompting.load_frames(record, sft_data / "scans", sampling="space_aware", num_frames=4)
+    scan = {**record, "media_kind": "scan", "media_paths": [str(sft_data / "scans" / record["video"])]}
+    frames = prompting.record_clip(scan, sampling="space_aware", rule=media.FrameRule(4)).frames
     return record, frames
 
 
