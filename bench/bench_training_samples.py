@@ -1,7 +1,8 @@
-"""Training-sample throughput: SFT samples per second per CPU, 16 frames at 640x480, from an mp4 and
-from a ScanNet scan folder, as a ratio to the bare decode of the same frames, measured in this run.
+"""Training-sample throughput: SFT samples per second per CPU, 16 frames at ScanNet's colour size
+(1296x968; --size 640x480 for VSI-Bench-sized videos), from an mp4 and from a ScanNet scan folder,
+as a ratio to the bare decode of the same frames, measured in this run.
 
-    python bench/bench_training_samples.py [--seconds 30] [--scan-frames 64] [--repeats 3] [--samples 8]
+    python bench/bench_training_samples.py [--size 1296x968] [--seconds 30] [--scan-frames 64] [--repeats 3]
 
 What one Ray Data encoder actor does per SFT record (`pipelines/sft/data.py:encode_block`), timed in
 this process on one thread (OMP_NUM_THREADS=1, torch 1 thread, so the figures are per CPU):
@@ -62,20 +63,24 @@ def record(kind: str, path: Path, ids: list[int]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", default="1296x968", help="colour frame size WxH (ScanNet's: 1296x968)")
     parser.add_argument("--seconds", type=float, default=30.0, help="mp4 length at 24 fps")
-    parser.add_argument("--scan-frames", type=int, default=64, help="frames of the synthetic 640x480 scan")
+    parser.add_argument("--scan-frames", type=int, default=64, help="frames of the synthetic scan (depth 640x480)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--samples", type=int, default=8, help="samples per timed run")
     args = parser.parse_args()
     torch.set_num_threads(1)
     processor = modeling.load_processor("tiny", min_pixels=128 * 28 * 28, max_pixels=768 * 28 * 28)  # 3B bounds
     rule = media.FrameRule(num_frames=FRAMES, min_frames=FRAMES, interval_s=2.0)
+    width, height = (int(v) for v in args.size.lower().split("x"))
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         total = int(args.seconds * 24)
-        video = write_mp4(root / "v.mp4", synthetic_frames(total, 640, 480), fps=24, gop=24)
-        (scene,) = synthesize_scans(root, 1, seed=0, num_frames=args.scan_frames, width=640, height=480)
+        video = write_mp4(root / "v.mp4", synthetic_frames(total, width, height), fps=24, gop=24)
+        scale = 2 if width % 2 == 0 and height % 2 == 0 and width > 640 else 1  # as jobs/configs/scannet_size.yaml
+        (scene,) = synthesize_scans(root, 1, seed=0, num_frames=args.scan_frames, width=width, height=height,
+                                    depth_size=(640, 480), color_scale=scale)  # fmt: skip
         scan_ids = media.uniform_indices(media.scan_frame_ids(scene), FRAMES)
         video_ids = media.qwen_vl_indices(total, 24.0, interval_s=2.0, min_frames=FRAMES, max_frames=FRAMES)
         cases = {
@@ -83,7 +88,6 @@ def main() -> None:
             "scan": (lambda i: media.scan_frames(scene, scan_ids), record("scan", scene, scan_ids)),
         }
         for name, (decode, rec) in cases.items():
-            media._scan.cache_clear()
 
             def sample(i, rec=rec):
                 clip = prompting.record_clip(rec, sampling="space_aware", rule=rule)
@@ -98,7 +102,7 @@ def main() -> None:
                              "collate_per_s": collated, "grid": arrays["video_grid_thw"].tolist()[0]}  # fmt: skip
     need = 1 / PAPER_GPU_SECONDS_PER_SAMPLE
     for name, r in results.items():
-        print(f"{name}: {r['sample_per_s']:.2f} samples/s per CPU vs bare decode {r['bare_decode_per_s']:.2f}/s: "
+        print(f"{name} ({width}x{height}): {r['sample_per_s']:.2f} samples/s per CPU vs bare decode {r['bare_decode_per_s']:.2f}/s: "
               f"ratio {r['ratio']:.2f} (grid {r['grid']}); collate in the training worker {r['collate_per_s']:.1f}/s")
         print(f"  CPUs per GPU for the 3B recipe: {need / r['sample_per_s']:.3f} at the paper's "
               f"{PAPER_GPU_SECONDS_PER_SAMPLE:.1f} GPU-s per sample, {10 * need / r['sample_per_s']:.2f} at ten times that speed")  # fmt: skip

@@ -23,7 +23,6 @@ frame in between (VSI-Bench videos hold thousands of frames; 16 are used).
 
 from __future__ import annotations
 
-import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -224,14 +223,6 @@ def qwen_vl_indices(total: int, fps: float, *, interval_s: float, min_frames: in
 # --- scans ---
 
 
-@functools.lru_cache(maxsize=4)
-def _scan(scene_dir: str):
-    """A scan is read once per process for consecutive records on the same scene."""
-    from data_gen.scans.scannet import read_scan
-
-    return read_scan(scene_dir)
-
-
 def scan_frame_ids(scene_dir: Path) -> list[int]:
     """The frame ids of a scan folder that have a colour image, from file names (or the `.sens`
     header), without decoding: every layout `read_scan` reads. Empty for a missing or unreadable
@@ -256,9 +247,12 @@ def missing_frames(scene_dir: Path, ids: list[int]) -> list[int]:
 
 def scan_frames(scene_dir: Path, ids: list[int]) -> list[np.ndarray]:
     """Colour frames `ids` of the scan folder `scene_dir` as HxWx3 uint8 RGB arrays, in the order
-    given. Raises OSError, ValueError, KeyError or IndexError when they cannot be read."""
-    scan = _scan(str(scene_dir))
-    return [np.asarray(scan.frames.color(i), dtype=np.uint8) for i in ids]
+    given, reading those images alone (`data_gen.scans.scannet.read_color_frames`: no mesh,
+    annotations, poses or depth). Raises ScanError (an InputError naming the file), OSError or
+    ValueError when they cannot be read."""
+    from data_gen.scans.scannet import read_color_frames
+
+    return [np.asarray(frame, dtype=np.uint8) for frame in read_color_frames(scene_dir, ids)]
 
 
 # --- one record's frames ---

@@ -37,6 +37,7 @@ def run(cfg: RunConfig, log=print) -> Path:
         width=syn.width,
         height=syn.height,
         sens=syn.sens,
+        **syn.sizes(),
     )
     _log_wandb(cfg, len(scenes))
     write_meta(out, STAGE, scans_hash(cfg), cfg.model_dump(mode="json"), {"scenes": str(len(scenes))})

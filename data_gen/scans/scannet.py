@@ -49,6 +49,7 @@ import numpy as np
 from data_gen.scans.annotations import read_instances, read_seg_indices
 from data_gen.scans.codecs import (
     DEPTH_SHIFT_MM,
+    decode_image,
     read_text,
 )
 from data_gen.scans.ply import read_ply
@@ -56,6 +57,7 @@ from data_gen.scans.scan import (
     MAX_BAD_FRAME_FRACTION,
     NON_FINITE_POSE,
     SCANNET_FPS,
+    FrameError,
     Frames,
     Scan,
     ScanError,
@@ -80,7 +82,9 @@ _EXPORT_DIRS = ("color", "depth", "pose")
 
 
 @dataclass(frozen=True)
-class _Stream:
+class ScanStream:
+    """A scene's RGB-D stream alone (`read_scan_stream`): frames with aligned poses, intrinsics."""
+
     frames: Frames
     intrinsic_color: np.ndarray
     intrinsic_depth: np.ndarray
@@ -103,18 +107,8 @@ def read_scan(scene_dir: str | Path, *, max_bad_frame_fraction: float = MAX_BAD_
     frame_check: "headers" checks each image's container bytes while listing (cheap; damage that
         only decoding shows surfaces as FrameError when the frame is read), "decode" decodes them.
     """
-    if not 0.0 <= max_bad_frame_fraction <= 1.0:
-        raise ValueError(f"max_bad_frame_fraction must be in [0, 1], got {max_bad_frame_fraction}")
-    if frame_check not in CHECKS:
-        raise ValueError(f"frame_check must be one of {CHECKS}, got {frame_check!r}")
-    root = Path(scene_dir)
+    root, info, info_path, align = _scene_info(scene_dir, max_bad_frame_fraction, frame_check)
     name = root.name
-    if not root.is_dir():
-        raise ScanError(root, "missing scene folder")
-    info_path = root / f"{name}.txt"
-    info = read_info(info_path)
-    align = _axis_alignment(info, info_path)
-
     mesh = read_ply(root / f"{name}_vh_clean_2.ply")
     seg_path = root / f"{name}_vh_clean_2.0.010000.segs.json"
     seg_indices = read_seg_indices(seg_path, len(mesh.vertices))
@@ -148,6 +142,56 @@ def read_scan(scene_dir: str | Path, *, max_bad_frame_fraction: float = MAX_BAD_
         skipped_instances=skipped_instances,
         max_bad_frame_fraction=max_bad_frame_fraction,
     )
+
+
+def read_scan_stream(scene_dir: str | Path, *, max_bad_frame_fraction: float = MAX_BAD_FRAME_FRACTION,
+                     frame_check: str = "headers") -> ScanStream:
+    """The RGB-D stream of a scene folder alone, as `read_scan` reads it (same layouts, alignment,
+    damage rules): what a worker that shows frames needs. The mesh, segments and annotations are
+    not read, so opening a real-size scan costs its info file and frame listing only."""
+    root, info, info_path, align = _scene_info(scene_dir, max_bad_frame_fraction, frame_check)
+    stream = _open_stream(root, info, info_path, align, frame_check)
+    _check_damage(root, stream.frames, max_bad_frame_fraction)
+    return stream
+
+
+def read_color_frames(scene_dir: str | Path, ids: list[int]) -> list[np.ndarray]:
+    """Colour frames `ids` of a scene folder as HxWx3 uint8 RGB, in the order given, reading only
+    those images (an export's or the C++ exporter's files, found by name) or, for `.sens`, its
+    frame index and those frames: no mesh, annotations, poses or depth. What a worker that shows a
+    scan's frames needs; the ids come from the scan's own listing (`read_scan`), which checked
+    them. A missing or undecodable image raises FrameError naming it."""
+    root = Path(scene_dir)
+    if any((root / d).is_dir() for d in _EXPORT_DIRS):
+        folder, files = root, list_frame_files(root, EXPORT_KINDS[0])
+    elif (flat := _flat_folder(root)) is not None:
+        folder, files = flat, list_frame_files(flat, FLAT_KINDS[0])
+    else:
+        sens = SensFile(_sens_path(root))
+        files, folder = {i: (None,) for i in range(len(sens))}, None
+    out = []
+    for i in map(int, ids):
+        if i not in files:
+            raise FrameError(i, root, f"no colour image for frame {i}")
+        try:
+            out.append(sens.color(i) if folder is None else decode_image(folder / files[i][0], where=folder / files[i][0], mode="RGB"))
+        except ScanError as e:
+            raise FrameError(i, e.path, e.problem) from None
+    return out
+
+
+def _scene_info(scene_dir: str | Path, max_bad_frame_fraction: float, frame_check: str
+                ) -> tuple[Path, dict[str, str], Path, np.ndarray]:
+    if not 0.0 <= max_bad_frame_fraction <= 1.0:
+        raise ValueError(f"max_bad_frame_fraction must be in [0, 1], got {max_bad_frame_fraction}")
+    if frame_check not in CHECKS:
+        raise ValueError(f"frame_check must be one of {CHECKS}, got {frame_check!r}")
+    root = Path(scene_dir)
+    if not root.is_dir():
+        raise ScanError(root, "missing scene folder")
+    info_path = root / f"{root.name}.txt"
+    info = read_info(info_path)
+    return root, info, info_path, _axis_alignment(info, info_path)
 
 
 def _check_damage(root: Path, frames: Frames, max_fraction: float) -> None:
@@ -225,7 +269,7 @@ def _axis_alignment(info: dict[str, str], path: Path) -> np.ndarray:
     return np.array(values, dtype=np.float64).reshape(4, 4)  # row-major, as ScanNet writes it
 
 
-def _open_stream(root: Path, info: dict[str, str], info_path: Path, align: np.ndarray, check: str) -> _Stream:
+def _open_stream(root: Path, info: dict[str, str], info_path: Path, align: np.ndarray, check: str) -> ScanStream:
     """The scene's RGB-D stream: the export, else the C++ exporter's folder, else `.sens`."""
     if any((root / d).is_dir() for d in _EXPORT_DIRS):
         return _open_exported(root, info, info_path, align, check)
@@ -235,7 +279,7 @@ def _open_stream(root: Path, info: dict[str, str], info_path: Path, align: np.nd
     return _open_sens(_sens_path(root), align, check)
 
 
-def _open_exported(root: Path, info: dict[str, str], info_path: Path, align: np.ndarray, check: str) -> _Stream:
+def _open_exported(root: Path, info: dict[str, str], info_path: Path, align: np.ndarray, check: str) -> ScanStream:
     color_size, depth_size = _info_size(info, info_path, "color"), _info_size(info, info_path, "depth")
     frames = FileFrames.open_export(root, align, depth_size, check)
     intr = root / "intrinsic"
@@ -244,7 +288,7 @@ def _open_exported(root: Path, info: dict[str, str], info_path: Path, align: np.
     k_depth = read_matrix_txt(intr / "intrinsic_depth.txt") if (intr / "intrinsic_depth.txt").exists() else \
         _info_intrinsic(info, info_path, "depth")
     stream_len = _stream_len(frames, _info_int(info, info_path, "numColorFrames") if "numColorFrames" in info else 0)
-    return _Stream(frames, k_color, k_depth, color_size, depth_size, stream_len)
+    return ScanStream(frames, k_color, k_depth, color_size, depth_size, stream_len)
 
 
 def _flat_folder(root: Path) -> Path | None:
@@ -267,7 +311,7 @@ def _flat_folder(root: Path) -> Path | None:
     return None
 
 
-def _open_flat(folder: Path, info: dict[str, str], info_path: Path, align: np.ndarray, check: str) -> _Stream:
+def _open_flat(folder: Path, info: dict[str, str], info_path: Path, align: np.ndarray, check: str) -> ScanStream:
     meta_path = folder / FLAT_INFO
     meta = read_info(meta_path)
 
@@ -287,7 +331,7 @@ def _open_flat(folder: Path, info: dict[str, str], info_path: Path, align: np.nd
     color_size, depth_size = size("color"), size("depth")
     frames = FileFrames.open_flat(folder, align, shift, depth_size, check, named_from=info_path.parent)
     listed_len = _info_int(meta, meta_path, "m_frames.size") if "m_frames.size" in meta else 0
-    return _Stream(frames, intrinsic("color"), intrinsic("depth"), color_size, depth_size,
+    return ScanStream(frames, intrinsic("color"), intrinsic("depth"), color_size, depth_size,
                    _stream_len(frames, listed_len))
 
 
@@ -317,8 +361,8 @@ def _sens_path(root: Path) -> Path:
     return path
 
 
-def _open_sens(path: Path, align: np.ndarray, check: str) -> _Stream:
+def _open_sens(path: Path, align: np.ndarray, check: str) -> ScanStream:
     sens = SensFile(path)
     h = sens.header
-    return _Stream(SensFrames.open(sens, align, check), h.intrinsic_color, h.intrinsic_depth,
+    return ScanStream(SensFrames.open(sens, align, check), h.intrinsic_color, h.intrinsic_depth,
                    (h.color_width, h.color_height), (h.depth_width, h.depth_height), len(sens))

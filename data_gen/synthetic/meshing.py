@@ -56,15 +56,16 @@ def grid_quad(origin: np.ndarray, u: np.ndarray, v: np.ndarray, step: float) -> 
 
 
 def build_mesh(room: Room, objects: list[SceneObject], boxes: list[Box], palette: Palette,
-               wall_labels: list[str] | None = None) -> Mesh:
+               wall_labels: list[str] | None = None, step_scale: float = 1.0) -> Mesh:
     """Grid every quad, colour the vertices like the renderer colours pixels, group segments.
-    `wall_labels`: the label of each of `room.walls()` (default "wall")."""
+    `wall_labels`: the label of each of `room.walls()` (default "wall"). `step_scale` multiplies
+    the grid spacing (0.5: about 4x the vertices, ScanNet's ~10^5 for a room)."""
     quads = room_quads(room, palette) + [q for b in boxes for q in _box_quads(b)]
     verts, faces, colors, segs = [], [], [], []
     members: dict[tuple[str, int], list[np.ndarray]] = {}
     offset = 0
     for seg, q in enumerate(quads):
-        v, f = grid_quad(q.origin, q.u, q.v, q.step)
+        v, f = grid_quad(q.origin, q.u, q.v, q.step * step_scale)
         normal = np.cross(q.u, q.v)
         normal /= np.linalg.norm(normal)
         kinds = np.full(len(v), q.kind)

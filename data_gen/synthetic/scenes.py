@@ -21,6 +21,7 @@ from data_gen.synthetic.labels import SHOWER_WALL, WALL, label_table_rows, raw_l
 from data_gen.synthetic.layout import SceneObject, layout_ok, object_boxes, place_objects
 from data_gen.synthetic.meshing import build_mesh
 from data_gen.synthetic.render import RenderScene, render_frames
+from data_gen.synthetic.rendered_frames import RenderedFrames
 from data_gen.synthetic.room import Room, random_room
 from data_gen.synthetic.trajectory import camera_path, intrinsics
 
@@ -31,29 +32,43 @@ SCENE_TYPES = tuple(RECIPES)
 
 def generate_scene(
     name: str, seed: int, *, num_frames: int = 96, width: int = 320, height: int = 240,
-    scene_type: str | None = None,
+    scene_type: str | None = None, depth_size: tuple[int, int] | None = None, color_scale: int = 1,
+    mesh_step_scale: float = 1.0, stream: bool = False,
 ) -> tuple[Scan, list[SceneObject]]:
     """One synthetic scene: the aligned-frame `Scan` and its furniture (object ids = instance ids).
-    `scene_type`: one of SCENE_TYPES, None = drawn from the seed."""
+    `scene_type`: one of SCENE_TYPES, None = drawn from the seed. `width` x `height` is the colour
+    size; `depth_size` the depth size (None: the same), `color_scale` renders colour that many times
+    smaller and enlarges it, `mesh_step_scale` multiplies the mesh's grid spacing (see
+    `rendered_frames.py`, `meshing.build_mesh`). `stream`: frames rendered when read (bounded
+    memory, for writing big scenes) instead of all at once."""
     rng = np.random.default_rng(seed)
     scene_type, room, objects = _layout(rng, seed, scene_type)
     boxes = [b for o in objects for b in object_boxes(o)]
     palette = random_palette(rng, len(room.walls()), _light_position(room))
-    mesh = build_mesh(room, objects, boxes, palette, _wall_labels(room, objects, seed))
+    mesh = build_mesh(room, objects, boxes, palette, _wall_labels(room, objects, seed), mesh_step_scale)
 
     hfov = float(rng.uniform(60.0, 70.0))
     k = intrinsics(width, height, hfov_deg=hfov)
+    dw, dh = depth_size or (width, height)
+    k_depth = intrinsics(dw, dh, hfov_deg=hfov) if (dw, dh) != (width, height) else k.copy()
     poses = camera_path(room, objects, boxes, rng, num_frames, hfov, width / height)  # [N, 4, 4]
-    colors, depths = render_frames(RenderScene.build(room, boxes, palette), poses, k, width, height)
+    render_scene = RenderScene.build(room, boxes, palette)
+    if stream or color_scale != 1 or (dw, dh) != (width, height):
+        frames = RenderedFrames(render_scene, poses, color_intrinsic=k, color_size=(width, height),
+                                depth_intrinsic=k_depth, depth_size=(dw, dh), color_scale=color_scale)  # fmt: skip
+        if not stream:
+            frames = InMemoryFrames(poses, [frames.color(i) for i in frames.ids], [frames.depth(i) for i in frames.ids])
+    else:
+        frames = InMemoryFrames(poses, *render_frames(render_scene, poses, k, width, height))
     align, align_text = _random_axis_alignment(rng)
 
     info = {
         "colorWidth": str(width), "colorHeight": str(height),
-        "depthWidth": str(width), "depthHeight": str(height),
+        "depthWidth": str(dw), "depthHeight": str(dh),
         "fx_color": f"{k[0, 0]:.6f}", "fy_color": f"{k[1, 1]:.6f}",
         "mx_color": f"{k[0, 2]:.6f}", "my_color": f"{k[1, 2]:.6f}",
-        "fx_depth": f"{k[0, 0]:.6f}", "fy_depth": f"{k[1, 1]:.6f}",
-        "mx_depth": f"{k[0, 2]:.6f}", "my_depth": f"{k[1, 2]:.6f}",
+        "fx_depth": f"{k_depth[0, 0]:.6f}", "fy_depth": f"{k_depth[1, 1]:.6f}",
+        "mx_depth": f"{k_depth[0, 2]:.6f}", "my_depth": f"{k_depth[1, 2]:.6f}",
         "numColorFrames": str(num_frames), "numDepthFrames": str(num_frames),
         "sceneType": scene_type,
         "axisAlignment": align_text,
@@ -67,10 +82,10 @@ def generate_scene(
         seg_indices=mesh.seg_indices,
         instances=mesh.instances,
         intrinsic_color=k,
-        intrinsic_depth=k.copy(),
+        intrinsic_depth=k_depth,
         color_size=(width, height),
-        depth_size=(width, height),
-        frames=InMemoryFrames(poses=poses, colors=colors, depths=depths),
+        depth_size=(dw, dh),
+        frames=frames,
         num_frames=num_frames,
         scene_type=scene_type,
         dataset="synthetic",
@@ -82,11 +97,13 @@ def generate_scene(
 
 def synthesize_scans(
     out_dir: Path, num_scenes: int, seed: int, *, num_frames: int = 96, width: int = 320, height: int = 240,
-    sens: bool = False,
+    sens: bool = False, **sizes,
 ) -> list[Path]:
     """Write `out_dir/scans/scene0000_00`, ... (ScanNet layout) and ScanNet's label table
     `out_dir/scans/scannetv2-labels.combined.tsv` for their raw labels; returns the scene folders in
-    order. The scene types take turns (`run_scene_type`), so a few scenes show every kind of room."""
+    order. The scene types take turns (`run_scene_type`), so a few scenes show every kind of room.
+    `sizes`: `depth_size`, `color_scale`, `mesh_step_scale` of `generate_scene`. Frames are
+    rendered as they are written (the memory of one frame, whatever the scene's length)."""
     # The I/O layer, imported here so that generation needs none.
     from data_gen.scans.label_table import FILE_NAME, write_label_table
     from data_gen.scans.scannet_write import write_scan
@@ -96,7 +113,7 @@ def synthesize_scans(
     for index in range(num_scenes):
         name = f"scene{index:04d}_00"
         scan, _ = generate_scene(name, scene_seed(seed, index), num_frames=num_frames, width=width,
-                                 height=height, scene_type=run_scene_type(seed, index))
+                                 height=height, scene_type=run_scene_type(seed, index), stream=True, **sizes)
         paths.append(write_scan(scan, scans / name, sens=sens))
     scans.mkdir(parents=True, exist_ok=True)
     write_label_table(scans / FILE_NAME, label_table_rows())

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from data_gen.build.config import BuildConfig
 from data_gen.errors import InputError
@@ -47,9 +47,30 @@ class Section(BaseModel):
 class SynthConfig(Section):
     num_scenes: int = Field(4, ge=1, description="synthetic scenes to generate when data.scans_dir is unset")
     num_frames: int = Field(96, ge=2, description="frames per synthetic scene (24 fps)")
-    width: int = Field(320, ge=16, description="rendered colour/depth width, pixels")
-    height: int = Field(240, ge=16, description="rendered colour/depth height, pixels")
+    width: int = Field(320, ge=16, description="colour width, pixels (and depth width unless depth_width is set)")
+    height: int = Field(240, ge=16, description="colour height, pixels (and depth height unless depth_height is set)")
+    depth_width: int | None = Field(None, ge=16, description="depth width, pixels; null = width (ScanNet: 640)")
+    depth_height: int | None = Field(None, ge=16, description="depth height, pixels; null = height (ScanNet: 480)")
+    color_scale: int = Field(
+        1, ge=1, description="render colour this many times smaller, then enlarge it (real pixel counts, cheaper)"
+    )
+    mesh_step_scale: float = Field(
+        1.0, gt=0, le=1, description="multiplies the mesh grid spacing (0.5: ~4x the vertices)"
+    )
     sens: bool = Field(False, description="write frames as one .sens file instead of exported folders")
+
+    @model_validator(mode="after")
+    def _sizes_agree(self):
+        if (self.depth_width is None) != (self.depth_height is None):
+            raise ValueError("set depth_width and depth_height together (or neither: depth at the colour size)")
+        if self.width % self.color_scale or self.height % self.color_scale:
+            raise ValueError(f"color_scale={self.color_scale} must divide width and height ({self.width}x{self.height})")
+        return self
+
+    def sizes(self) -> dict:
+        """The extra size arguments of `synthesize_scans`."""
+        depth = (self.depth_width, self.depth_height) if self.depth_width else None
+        return {"depth_size": depth, "color_scale": self.color_scale, "mesh_step_scale": self.mesh_step_scale}
 
 
 class DataConfig(Section):

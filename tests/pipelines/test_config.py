@@ -64,6 +64,17 @@ def test_every_shipped_yaml_loads(path):
     assert isinstance(load_config(["--config", str(path)]), RunConfig)
 
 
+def test_scannet_size_preset_and_its_checks():
+    syn = load_config(["--config", str(REPO / "jobs" / "configs" / "scannet_size.yaml")]).data.synthetic
+    assert (syn.width, syn.height, syn.depth_width, syn.depth_height, syn.num_frames) == (1296, 968, 640, 480, 1600)
+    assert syn.sizes() == {"depth_size": (640, 480), "color_scale": 2, "mesh_step_scale": 0.4}
+    assert build_config(None, []).data.synthetic.sizes()["depth_size"] is None  # depth at the colour size
+    with pytest.raises(ConfigError, match="depth_width and depth_height together"):
+        build_config(None, ["data.synthetic.depth_width=640"])
+    with pytest.raises(ConfigError, match="color_scale=3 must divide"):
+        build_config(None, ["data.synthetic.color_scale=3"])
+
+
 def test_section_hash_tracks_only_its_keys():
     a = build_config(None, ["sft.max_steps=1"])
     b = build_config(None, ["sft.max_steps=2"])

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from data_gen.scans.scan import Scan, ScanError
-from data_gen.scans.scannet import color_frame_ids, read_scan
+from data_gen.scans.scan import FrameError, Scan, ScanError
+from data_gen.scans.scannet import color_frame_ids, read_color_frames, read_scan
 from data_gen.scans.scannet_write import write_scan
 from tests.data_gen.scans.layouts import (
     LAYOUTS,
@@ -68,6 +68,17 @@ def test_every_layout_reads_the_same_scan(tmp_path: Path, sens_scene: Path, refe
     assert color_frame_ids(tmp_path / layout / reference.name) == list(range(7))
     frames = pickle.loads(pickle.dumps(got.frames))  # Ray tasks carry them
     np.testing.assert_array_equal(frames.depth(1), reference.frames.depth(1))
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_colour_frames_alone_read_the_same_pixels(tmp_path: Path, reference: Scan, sens_scene: Path, layout: str) -> None:
+    """What training and evaluation workers read: the colour images asked for, nothing else."""
+    scene = write_layout(sens_scene, tmp_path, layout)
+    got = read_color_frames(scene, [6, 0, 4])
+    for frame, i in zip(got, [6, 0, 4], strict=True):
+        np.testing.assert_array_equal(frame, reference.frames.color(i), err_msg=f"colour {i}")
+    with pytest.raises(FrameError, match="frame 9"):
+        read_color_frames(scene, [0, 9])
 
 
 @pytest.mark.parametrize("layout", ["export", "export_padded", "flat"])

@@ -13,7 +13,7 @@ from PIL import Image
 
 from data_gen.scans.ply import read_ply
 from data_gen.scans.scan import Scan, ScanError
-from data_gen.scans.scannet import read_scan
+from data_gen.scans.scannet import read_scan, read_scan_stream
 from data_gen.scans.scannet_write import write_scan
 from data_gen.scans.sens import SensFile, SensFrame, SensHeader, write_sens
 from tests.data_gen.scans.scan_fixtures import axis_alignment, camera_pose, depth_mm, make_scan, smooth_color
@@ -64,6 +64,28 @@ def test_read_round_trips_write(tmp_path: Path, layout: str) -> None:
         assert color.dtype == np.uint8 and color.shape == (24, 32, 3)
         diff = np.abs(color.astype(int) - smooth_color(i).astype(int))
         assert diff.mean() < 3 and diff.max() < 30  # JPEG loss only
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_stream_alone_reads_no_mesh_or_annotations(tmp_path: Path, layout: str) -> None:
+    """What a training or evaluation worker opens: the same frames, poses and intrinsics as
+    read_scan, from a folder whose mesh, segments and annotations are gone."""
+    scene = _write(make_scan(), tmp_path, layout)
+    whole = read_scan(scene)
+    for name in (f"{scene.name}_vh_clean_2.ply", f"{scene.name}_vh_clean_2.0.010000.segs.json",
+                 f"{scene.name}.aggregation.json"):  # fmt: skip
+        (scene / name).unlink()
+    with pytest.raises(ScanError, match="vh_clean_2.ply"):
+        read_scan(scene)
+    stream = read_scan_stream(scene)
+    assert stream.frames.ids == whole.frames.ids and stream.num_frames == whole.num_frames
+    assert stream.color_size == whole.color_size and stream.depth_size == whole.depth_size
+    np.testing.assert_array_equal(stream.intrinsic_color, whole.intrinsic_color)
+    np.testing.assert_array_equal(stream.intrinsic_depth, whole.intrinsic_depth)
+    for i in whole.frames.ids:
+        np.testing.assert_array_equal(stream.frames.pose(i), whole.frames.pose(i))  # aligned alike
+        np.testing.assert_array_equal(stream.frames.color(i), whole.frames.color(i))
+        np.testing.assert_array_equal(stream.frames.depth(i), whole.frames.depth(i))
 
 
 def test_non_scannet_dataset_and_fps_survive(tmp_path: Path) -> None:

@@ -326,6 +326,35 @@ def test_large_frames_render():
     assert_depth_on_mesh(scan)
 
 
+def test_scannet_sized_streams_keep_colour_and_depth_on_the_mesh():
+    """ScanNet's shape at a small scale: depth at its own size and intrinsics (as 640x480 beside
+    1296x968 colour), colour ray-cast at half size and enlarged, frames rendered when read (equal to
+    the in-memory ones), a denser mesh."""
+    sizes = {"num_frames": 3, "width": 192, "height": 144, "depth_size": (96, 72), "color_scale": 2}
+    scan, _ = generate_scene("scene", RECT_SEED, **sizes)
+    streamed, _ = generate_scene("scene", RECT_SEED, stream=True, **sizes)
+    full, _ = generate_scene("scene", RECT_SEED, num_frames=3, width=192, height=144)
+    assert scan.color_size == (192, 144) and scan.depth_size == (96, 72)
+    assert scan.info["depthWidth"] == "96" and scan.info["colorWidth"] == "192"
+    assert abs(scan.intrinsic_depth[0, 0] * 2 - scan.intrinsic_color[0, 0]) < 0.02  # one field of view
+    assert_depth_on_mesh(scan)  # depth back-projected with the depth intrinsics lands on the mesh
+    for i in scan.frames.ids:
+        assert scan.frames.color(i).shape == (144, 192, 3) and scan.frames.depth(i).shape == (72, 96)
+        np.testing.assert_array_equal(streamed.frames.color(i), scan.frames.color(i))
+        np.testing.assert_array_equal(streamed.frames.depth(i), scan.frames.depth(i))
+        # enlarged half-size colour shows what a full-size render shows, softer
+        diff = np.abs(scan.frames.color(i).astype(int) - full.frames.color(i).astype(int))
+        assert diff.mean() < 6, diff.mean()
+    one, _ = generate_scene("scene", RECT_SEED, num_frames=2, width=48, height=36, stream=True)
+    plain, _ = generate_scene("scene", RECT_SEED, num_frames=2, width=48, height=36)
+    for i in plain.frames.ids:  # one size: the streamed frames are render_frames' own pixels
+        np.testing.assert_array_equal(one.frames.color(i), plain.frames.color(i))
+        np.testing.assert_array_equal(one.frames.depth(i), plain.frames.depth(i))
+    dense, _ = generate_scene("scene", RECT_SEED, num_frames=2, width=48, height=36, mesh_step_scale=0.5)
+    assert len(dense.vertices) > 3 * len(plain.vertices)
+    assert_depth_on_mesh(dense)
+
+
 def test_synthesize_scans_same_bytes(tmp_path):
     kwargs = {"num_frames": 3, "width": 48, "height": 36}
     first = synthesize_scans(tmp_path / "a", 2, seed=7, **kwargs)
