@@ -351,6 +351,7 @@ def first_appearances(
         config.visibility_min_fraction,
         config.visibility_depth_tolerance,
         config.near_plane,
+        tuple(scan.depth_size),
     )
     out: dict[str, Appearance] = {}
     for (obj, _), f in zip(objects, first, strict=True):

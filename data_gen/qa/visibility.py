@@ -29,6 +29,22 @@ def visibility_frame_ids(ids: list[int], fps: float, step_s: float) -> list[int]
     return out
 
 
+def _project(points: np.ndarray, pose: np.ndarray, intrinsic: np.ndarray, near: float, size: tuple[int, int]
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(u [P], v [P] pixel, z [P] depth, inside [P]: in front of the camera and within the
+    `size` = (w, h) image) of world points [P, 3]."""
+    world_to_cam = np.linalg.inv(pose)
+    cam = points @ world_to_cam[:3, :3].T + world_to_cam[:3, 3]  # [P, 3]
+    z = cam[:, 2]
+    in_front = z > max(near, 1e-6)
+    zs = np.where(in_front, z, 1.0)  # avoid dividing by ~0 behind the camera
+    # Pixel centres sit at integer coordinates (ScanNet's cx ~ (w-1)/2), so round to nearest.
+    u = np.floor(intrinsic[0, 0] * cam[:, 0] / zs + intrinsic[0, 2] + 0.5).astype(np.int64)
+    v = np.floor(intrinsic[1, 1] * cam[:, 1] / zs + intrinsic[1, 2] + 0.5).astype(np.int64)
+    w, h = size
+    return u, v, z, in_front & (u >= 0) & (u < w) & (v >= 0) & (v < h)
+
+
 def visible_points(
     points: np.ndarray,
     pose: np.ndarray,
@@ -42,16 +58,8 @@ def visible_points(
     pose: [4, 4] camera-to-world (x right, y down, z forward); intrinsic: [4, 4] or [3, 3] for
     the depth image; depth: [h, w] metres, 0 = no measurement (such pixels see nothing).
     """
-    world_to_cam = np.linalg.inv(pose)
-    cam = points @ world_to_cam[:3, :3].T + world_to_cam[:3, 3]  # [P, 3]
-    z = cam[:, 2]
-    in_front = z > max(near, 1e-6)
-    zs = np.where(in_front, z, 1.0)  # avoid dividing by ~0 behind the camera
-    # Pixel centres sit at integer coordinates (ScanNet's cx ~ (w-1)/2), so round to nearest.
-    u = np.floor(intrinsic[0, 0] * cam[:, 0] / zs + intrinsic[0, 2] + 0.5).astype(np.int64)
-    v = np.floor(intrinsic[1, 1] * cam[:, 1] / zs + intrinsic[1, 2] + 0.5).astype(np.int64)
     h, w = depth.shape
-    inside = in_front & (u >= 0) & (u < w) & (v >= 0) & (v < h)
+    u, v, z, inside = _project(points, pose, intrinsic, near, (w, h))
     measured = np.zeros(len(points), dtype=np.float64)
     measured[inside] = depth[v[inside], u[inside]]
     return inside & (measured > 0) & (np.abs(measured - z) < tolerance)
@@ -67,12 +75,15 @@ def first_visible_frames(
     min_fraction: float,
     tolerance: float,
     near: float,
+    depth_size: tuple[int, int] | None = None,
 ) -> np.ndarray:
     """First frame (stream index) in which each owner is visible -> [K] int64, -1 = never.
 
     points: [P, 3] world points; owner: [P] int in [0, K) saying which object each belongs to.
     An owner is visible in a frame when at least ceil(min_fraction * its point count) (and at
-    least one) of its points pass the depth test.
+    least one) of its points pass the depth test. With `depth_size` (w, h) of the depth images, a
+    frame in which no unseen owner has enough points in view is passed without decoding its depth
+    (the same result: such a frame can make no owner visible).
     """
     owner = np.asarray(owner, dtype=np.int64)
     total = np.bincount(owner, minlength=num_owners)  # [K]
@@ -83,9 +94,12 @@ def first_visible_frames(
         if not active.any():
             break
         idx = np.flatnonzero(active)
-        seen = visible_points(
-            points[idx], frames.pose(fid), intrinsic, np.asarray(frames.depth(fid)), tolerance, near
-        )
+        pose = frames.pose(fid)
+        if depth_size is not None:
+            inside = _project(points[idx], pose, intrinsic, near, depth_size)[3]
+            if not (np.bincount(owner[idx[inside]], minlength=num_owners) >= need).any():
+                continue
+        seen = visible_points(points[idx], pose, intrinsic, np.asarray(frames.depth(fid)), tolerance, near)
         counts = np.bincount(owner[idx[seen]], minlength=num_owners)  # [K]
         newly = (counts >= need) & (first < 0)
         if newly.any():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -114,6 +115,37 @@ def test_occluded_object_never_appears():
     assert "table" not in meta.first_appearance
     assert meta.first_appearance["closet"].frame <= 6
     assert meta.counts["table"] == 1  # still an object, just never seen
+
+
+class DepthReads:
+    """A scan's frames, recording which depth images are decoded."""
+
+    def __init__(self, frames):
+        self.frames, self.read = frames, []
+        self.ids, self.skipped = frames.ids, frames.skipped
+
+    def pose(self, i):
+        return self.frames.pose(i)
+
+    def depth(self, i):
+        self.read.append(i)
+        return self.frames.depth(i)
+
+    def __len__(self):
+        return len(self.frames)
+
+
+def test_frames_where_nothing_unseen_is_in_view_are_not_decoded():
+    """The hidden table keeps the walk going to the last frame, but once the lamp is seen (frame
+    18) the camera turns away from the table (frames 19-23 face 285-345 degrees, the table stands
+    at 112.5): those depth images are never decoded, and the appearances are the same."""
+    c = np.array([3.0, 3.0]) + 1.2 * np.array([np.cos(np.radians(112.5)), np.sin(np.radians(112.5))])
+    scan = turning_scan(extra={"closet": [((c[0] - 0.4, c[1] - 0.4, 0.0), (c[0] + 0.4, c[1] + 0.4, 1.0))]})
+    frames = DepthReads(scan.frames)
+    meta = scene_metadata(dataclasses.replace(scan, frames=frames), QAConfig(visibility_step_s=0.0))
+    assert meta.first_appearance == scene_metadata(scan, QAConfig(visibility_step_s=0.0)).first_appearance
+    assert {c: a.frame for c, a in meta.first_appearance.items()} == {"chair": 0, "closet": 5, "sofa": 12, "lamp": 18}
+    assert 18 in frames.read and not set(range(19, 24)) & set(frames.read)
 
 
 def test_visibility_frame_ids_bucket_by_time():
