@@ -23,6 +23,7 @@ frame in between (VSI-Bench videos hold thousands of frames; 16 are used).
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,8 +53,6 @@ def read_frames(path: str | Path, num_frames: int | None = None, *, indices: lis
     """`num_frames` uniformly spaced frames of `path` (fewer when the video is shorter), or the
     frames at `indices` (in video order), as HxWx3 uint8 RGB arrays. Raises VideoError naming the
     file when it is missing or undecodable, or an index is past its end."""
-    import av  # PyAV: imported here so the rest of the package does not need it
-
     path = Path(path)
     if (num_frames is None) == (indices is None):
         raise ValueError("give num_frames or indices")
@@ -61,29 +60,38 @@ def read_frames(path: str | Path, num_frames: int | None = None, *, indices: lis
         raise ValueError(f"num_frames must be >= 1, got {num_frames}")
     if indices is not None and (not indices or min(indices) < 0):
         raise ValueError(f"indices must be a non-empty list of frame indices >= 0, got {indices}")
+    with _video_stream(path) as (container, stream):
+        stream.thread_type = "AUTO"
+        total = _frame_count(container, stream)
+        if total == 0:
+            raise VideoError(path, "has no frames")
+        if indices is None:
+            targets = [int(p) for p in uniform_positions(total, num_frames)]
+        else:
+            targets = sorted({int(i) for i in indices})
+            if targets[-1] >= total:
+                raise VideoError(path, f"has {total} frames; frame index {targets[-1]} asked for")
+        frames = _decode_at(container, stream, targets)
+    if not frames:
+        raise VideoError(path, "no frame could be decoded")
+    return frames
+
+
+@contextlib.contextmanager
+def _video_stream(path: Path):
+    """(container, its first video stream), open for the `with` block. Raises VideoError naming
+    the file when it is missing, has no video stream, or PyAV fails on it (inside the block too)."""
+    import av  # PyAV: imported here so the rest of the package does not need it
+
     if not path.is_file():
         raise VideoError(path, "no such video file")
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
                 raise VideoError(path, "has no video stream")
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
-            total = _frame_count(container, stream)
-            if total == 0:
-                raise VideoError(path, "has no frames")
-            if indices is None:
-                targets = [int(p) for p in uniform_positions(total, num_frames)]
-            else:
-                targets = sorted({int(i) for i in indices})
-                if targets[-1] >= total:
-                    raise VideoError(path, f"has {total} frames; frame index {targets[-1]} asked for")
-            frames = _decode_at(container, stream, targets)
+            yield container, container.streams.video[0]
     except av.FFmpegError as e:
         raise VideoError(path, f"cannot be decoded ({e})") from None
-    if not frames:
-        raise VideoError(path, "no frame could be decoded")
-    return frames
 
 
 def _frame_count(container, stream) -> int:
@@ -190,20 +198,10 @@ def read_frame_folder(folder: str | Path, num_frames: int) -> list[np.ndarray]:
 def video_info(path: str | Path) -> tuple[int, float]:
     """(frames, average frames per second) of a video, from its container (no frame decoded; a
     stream without a frame count is demuxed, not decoded). Raises VideoError naming the file."""
-    import av
-
     path = Path(path)
-    if not path.is_file():
-        raise VideoError(path, "no such video file")
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise VideoError(path, "has no video stream")
-            stream = container.streams.video[0]
-            total = _frame_count(container, stream)
-            rate = stream.average_rate or stream.guessed_rate
-    except av.FFmpegError as e:
-        raise VideoError(path, f"cannot be decoded ({e})") from None
+    with _video_stream(path) as (container, stream):
+        total = _frame_count(container, stream)
+        rate = stream.average_rate or stream.guessed_rate
     if total == 0:
         raise VideoError(path, "has no frames")
     if not rate or float(rate) <= 0:
