@@ -32,6 +32,7 @@ import numpy as np
 
 from data_gen.errors import InputError
 from data_gen.qa.frame_selection import uniform_indices, uniform_positions
+from data_gen.scans.scan import ScanError
 
 # Decode forward instead of seeking when the next sample is at most this many frames ahead: a
 # seek lands on a keyframe and decodes from there anyway, so short gaps are cheaper without one.
@@ -225,7 +226,6 @@ def scan_frame_ids(scene_dir: Path) -> list[int]:
     """The frame ids of a scan folder that have a colour image, from file names (or the `.sens`
     header), without decoding: every layout `read_scan` reads. Empty for a missing or unreadable
     scene."""
-    from data_gen.scans.scan import ScanError
     from data_gen.scans.scannet import color_frame_ids
 
     if not Path(scene_dir).is_dir():
@@ -313,11 +313,12 @@ def load_clip(kind: str, paths: list[str], ids: list[int], rule: FrameRule) -> C
         scene = Path(paths[0])
         if not ids:
             ids = uniform_indices(scan_frame_ids(scene), rule.num_frames)
-        lost = missing_frames(scene, ids)
-        if lost or not ids:
-            raise VideoError(scene, f"frames {lost[:5]} missing" if ids else "no scan frames")
+        if not ids:
+            raise VideoError(scene, "no scan frames")
         try:
-            return Clip(scan_frames(scene, ids))
+            return Clip(scan_frames(scene, ids))  # missing frames are found by its one listing
+        except ScanError as e:
+            raise VideoError(scene, e.problem) from None
         except (OSError, ValueError, KeyError, IndexError) as e:
             raise VideoError(scene, f"cannot read frames {ids} ({e})") from None
     raise ValueError(f"media kind must be one of {MEDIA_KINDS}, got {kind!r}")

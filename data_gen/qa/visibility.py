@@ -59,8 +59,13 @@ def visible_points(
     the depth image; depth: [h, w] metres, 0 = no measurement (such pixels see nothing).
     """
     h, w = depth.shape
-    u, v, z, inside = _project(points, pose, intrinsic, near, (w, h))
-    measured = np.zeros(len(points), dtype=np.float64)
+    return _depth_test(*_project(points, pose, intrinsic, near, (w, h)), depth, tolerance)
+
+
+def _depth_test(u: np.ndarray, v: np.ndarray, z: np.ndarray, inside: np.ndarray, depth: np.ndarray,
+                tolerance: float) -> np.ndarray:
+    """Which projected points (`_project`'s output) the depth image shows at their own depth."""
+    measured = np.zeros(len(z), dtype=np.float64)
     measured[inside] = depth[v[inside], u[inside]]
     return inside & (measured > 0) & (np.abs(measured - z) < tolerance)
 
@@ -75,15 +80,15 @@ def first_visible_frames(
     min_fraction: float,
     tolerance: float,
     near: float,
-    depth_size: tuple[int, int] | None = None,
+    depth_size: tuple[int, int],
 ) -> np.ndarray:
     """First frame (stream index) in which each owner is visible -> [K] int64, -1 = never.
 
     points: [P, 3] world points; owner: [P] int in [0, K) saying which object each belongs to.
     An owner is visible in a frame when at least ceil(min_fraction * its point count) (and at
-    least one) of its points pass the depth test. With `depth_size` (w, h) of the depth images, a
-    frame in which no unseen owner has enough points in view is passed without decoding its depth
-    (the same result: such a frame can make no owner visible).
+    least one) of its points pass the depth test. A frame in which no unseen owner has enough
+    points inside the `depth_size` (w, h) image is passed without decoding its depth (the same
+    result: such a frame can make no owner visible).
     """
     owner = np.asarray(owner, dtype=np.int64)
     total = np.bincount(owner, minlength=num_owners)  # [K]
@@ -94,12 +99,10 @@ def first_visible_frames(
         if not active.any():
             break
         idx = np.flatnonzero(active)
-        pose = frames.pose(fid)
-        if depth_size is not None:
-            inside = _project(points[idx], pose, intrinsic, near, depth_size)[3]
-            if not (np.bincount(owner[idx[inside]], minlength=num_owners) >= need).any():
-                continue
-        seen = visible_points(points[idx], pose, intrinsic, np.asarray(frames.depth(fid)), tolerance, near)
+        u, v, z, inside = _project(points[idx], frames.pose(fid), intrinsic, near, depth_size)
+        if not (np.bincount(owner[idx[inside]], minlength=num_owners) >= need).any():
+            continue
+        seen = _depth_test(u, v, z, inside, np.asarray(frames.depth(fid)), tolerance)
         counts = np.bincount(owner[idx[seen]], minlength=num_owners)  # [K]
         newly = (counts >= need) & (first < 0)
         if newly.any():

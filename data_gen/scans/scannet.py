@@ -160,7 +160,7 @@ def read_color_frames(scene_dir: str | Path, ids: list[int]) -> list[np.ndarray]
     those images (an export's or the C++ exporter's files, found by name) or, for `.sens`, its
     frame index and those frames: no mesh, annotations, poses or depth. What a worker that shows a
     scan's frames needs; the ids come from the scan's own listing (`read_scan`), which checked
-    them. A missing or undecodable image raises FrameError naming it."""
+    them. Missing or undecodable images raise FrameError naming them."""
     root = Path(scene_dir)
     if any((root / d).is_dir() for d in _EXPORT_DIRS):
         folder, files = root, list_frame_files(root, EXPORT_KINDS[0])
@@ -169,10 +169,12 @@ def read_color_frames(scene_dir: str | Path, ids: list[int]) -> list[np.ndarray]
     else:
         sens = SensFile(_sens_path(root))
         files, folder = {i: (None,) for i in range(len(sens))}, None
+    missing = [int(i) for i in ids if int(i) not in files]
+    if missing:
+        raise FrameError(missing[0], root, f"frame {missing[0]} missing (no colour image; frames "
+                                           f"{missing[:5]} of the {len(ids)} asked for)")  # fmt: skip
     out = []
     for i in map(int, ids):
-        if i not in files:
-            raise FrameError(i, root, f"no colour image for frame {i}")
         try:
             out.append(sens.color(i) if folder is None else decode_image(folder / files[i][0], where=folder / files[i][0], mode="RGB"))
         except ScanError as e:

@@ -32,7 +32,7 @@ class RenderedFrames:
         self.render_intrinsic = _scaled(color_intrinsic, color_scale)
         self.render_size = (color_size[0] // color_scale, color_size[1] // color_scale)
         self.shared = self.render_size == depth_size and np.array_equal(self.render_intrinsic, depth_intrinsic)
-        self._cache: dict[tuple[str, int], np.ndarray] = {}
+        self._last: tuple[int, np.ndarray, np.ndarray] | None = None  # one frame at a time
 
     @property
     def ids(self) -> list[int]:
@@ -49,24 +49,22 @@ class RenderedFrames:
         return np.asarray(self.poses[i], dtype=np.float64)
 
     def color(self, i: int) -> np.ndarray:
-        if ("color", i) not in self._cache:
-            self._render(i)
-        return self._cache[("color", i)]
+        return self._rendered(i)[0]
 
     def depth(self, i: int) -> np.ndarray:
-        if ("depth", i) not in self._cache:
-            self._render(i)
-        return self._cache[("depth", i)]
+        return self._rendered(i)[1]
 
-    def _render(self, i: int) -> None:
-        self._cache.clear()  # one frame at a time
-        pose = self.poses[i]
-        frame = render_frame(self.scene, pose, self.render_intrinsic, *self.render_size)
-        color = frame.color
-        if self.color_scale > 1:
-            color = np.asarray(Image.fromarray(color).resize(self.color_size, Image.BILINEAR))
-        depth = frame.depth if self.shared else render_frame(self.scene, pose, self.depth_intrinsic, *self.depth_size).depth
-        self._cache = {("color", i): color, ("depth", i): depth}
+    def _rendered(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """(colour, depth) of frame i, rendered unless it is the last frame asked for."""
+        if self._last is None or self._last[0] != i:
+            pose = self.poses[i]
+            color = render_frame(self.scene, pose, self.render_intrinsic, *self.render_size)
+            depth = color if self.shared else render_frame(self.scene, pose, self.depth_intrinsic, *self.depth_size)
+            rgb = color.color
+            if self.color_scale > 1:
+                rgb = np.asarray(Image.fromarray(rgb).resize(self.color_size, Image.BILINEAR))
+            self._last = (i, rgb, depth.depth)
+        return self._last[1], self._last[2]
 
 
 def _scaled(intrinsic: np.ndarray, scale: int) -> np.ndarray:

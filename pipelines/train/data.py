@@ -137,13 +137,12 @@ def keep_good_records(
     bad = [str(b) for b in bad_read] + [f"{rid}: {why}" for rid, why in problems]
     total = records_read if records_read is not None else table.num_rows
     if bad and not skip:
-        listing = "\n".join(f"  {line}" for line in bad[:5]) + (f"\n  ... and {len(bad) - 5} more" if len(bad) > 5 else "")
-        raise DataError(f"{len(bad)} of {total} records cannot be used (set {skip_option}=true to skip them):\n{listing}")
+        raise DataError(f"{len(bad)} of {total} records cannot be used (set {skip_option}=true to skip them):\n"
+                        + _listing(bad, 5))  # fmt: skip
     if len(bad) > max_fraction * total:
-        listing = "\n".join(f"  {line}" for line in bad[:20]) + (f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else "")
         raise DataError(
             f"{len(bad)} of {total} records cannot be used, more than train.max_bad_record_fraction={max_fraction} "
-            f"allows; stopped:\n{listing}"
+            f"allows; stopped:\n{_listing(bad, 20)}"
         )
     dropped = {rid for rid, _ in problems}
     keep = [i for i, rid in enumerate(table["id"].to_pylist()) if rid not in dropped]
@@ -151,6 +150,12 @@ def keep_good_records(
     if kept.num_rows == 0:
         raise DataError("no record's media can be read:\n" + "\n".join(f"  {line}" for line in bad[:5]))
     return kept, bad
+
+
+def _listing(lines: list[str], most: int) -> str:
+    """The first `most` lines, indented, and how many more there are."""
+    more = f"\n  ... and {len(lines) - most} more" if len(lines) > most else ""
+    return "\n".join(f"  {line}" for line in lines[:most]) + more
 
 
 T = TypeVar("T")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from pipelines.run_meta import write_text_atomic
 from pipelines.train import checkpointing
 
 
@@ -86,8 +87,8 @@ def count_bad_samples(job: TrainJob, stage: str, failures: list[str], *, fatal: 
                    f"{job.trainer_state['bad_samples']} samples could not be decoded, more than the budget of "
                    f"{job.trainer_state.get('bad_budget', 0)} (train.max_bad_record_fraction, {stage}.skip_bad_records)")  # fmt: skip
             listing = "\n".join(f"  {line}" for line in lines[:10])
-            stop_file(job.cfg.run_path, stage).write_text(f"stopped at step {job.step + 1}: {why}:\n{listing}\n"
-                                                          f"every one: {folder / BAD_SAMPLES_FILE}\n")  # fmt: skip
+            write_text_atomic(stop_file(job.cfg.run_path, stage), f"stopped at step {job.step + 1}: {why}:\n"
+                              f"{listing}\nevery one: {folder / BAD_SAMPLES_FILE}\n")  # fmt: skip
     return bool(fatal_ranks or over)
 
 

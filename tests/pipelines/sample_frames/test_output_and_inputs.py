@@ -6,12 +6,15 @@ import json
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from data_gen.errors import InputError
+from data_gen.synthetic.scenes import generate_scene
 from pipelines.config.sample_frames import SampleFramesConfig
 from pipelines.sample_frames import read_frame_indices, read_records
 from pipelines.sample_frames.inputs import decode_candidates, list_videos
 from pipelines.sample_frames.output import IndexFile
+from tests.pipelines.sample_frames.conftest import FRAMES, HEIGHT, SCENES, WIDTH
 
 
 def test_index_file_resumes_ignores_a_cut_line_and_drops_other_settings(tmp_path):
@@ -27,15 +30,25 @@ def test_index_file_resumes_ignores_a_cut_line_and_drops_other_settings(tmp_path
     assert "scannet/cut.mp4" not in again
     again.add("x/y.mov", 5, [0, 1, 2, 3, 4], [1, 3])
     again.close()
+    # The file itself, read with plain json (not our reader): the documented lines, a cut one ended
     lines = path.read_text().splitlines()
     assert json.loads(lines[0]) == {"format": 1, "settings": "s1"}
-    assert json.loads(lines[-1]) == {"video": "x/y.mov", "key": "x/y", "num_frames": 5,
-                                     "candidates": [0, 1, 2, 3, 4], "frame_indices": [1, 3]}  # fmt: skip
+    assert lines[3] == '{"video": "scannet/cut.mp4", "key": "scannet/cu'  # ended, then left alone
+    assert [json.loads(line) for line in (lines[1], lines[2], lines[4])] == [
+        {"video": "arkitscenes/1.mp4", "key": "arkitscenes/1", "num_frames": 100, "candidates": [0, 50, 99],
+         "frame_indices": [0, 99]},
+        {"video": "scannet/scene0011_00.mp4", "key": "scannet/scene0011_00", "num_frames": 40,
+         "candidates": [0, 13, 26, 39], "frame_indices": [13, 26, 39]},
+        {"video": "x/y.mov", "key": "x/y", "num_frames": 5, "candidates": [0, 1, 2, 3, 4], "frame_indices": [1, 3]},
+    ]  # fmt: skip
     want = {"arkitscenes/1": [0, 99], "scannet/scene0011_00": [13, 26, 39], "x/y": [1, 3]}
     assert read_frame_indices(path) == want
     assert read_frame_indices(path.parent) == want  # the run_dir/frames folder
     again.write_json(tmp_path / "frame_indices.json")
-    assert read_frame_indices(tmp_path / "frame_indices.json") == want  # evaluation's JSON form
+    assert json.loads((tmp_path / "frame_indices.json").read_text()) == want  # the JSON object evaluation reads
+    # ... and such an object written by another tool, by hand (indices in any order), reads the same
+    (tmp_path / "by_hand.json").write_text('{"x/y": [3, 1],\n "arkitscenes/1": [99, 0], "scannet/scene0011_00": [13, 26, 39]}')
+    assert read_frame_indices(tmp_path / "by_hand.json") == want
     assert [r["video"] for r in read_records(path)] == ["arkitscenes/1.mp4", "scannet/scene0011_00.mp4", "x/y.mov"]
 
     other = IndexFile(path, "s2")  # other settings: the old indices are not this run's
@@ -105,6 +118,12 @@ def test_decoding_candidates_and_a_broken_video(videos_dir):
     assert json.loads(row["candidates"]) == [0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 25, 27, 29, 31, 33, 35,
                                              37, 39, 41, 43, 45, 47]  # fmt: skip
     assert row["frames"].shape == (24, 42, 56, 3) and row["frames"].dtype == np.uint8  # 160x120 -> 56x42
+    # Against the frames the video was made from (the conftest's render), shrunk with PIL: the right
+    # frames, in order, up to H.264 and resampling
+    scan, _ = generate_scene(SCENES[0], 0, num_frames=FRAMES, width=WIDTH, height=HEIGHT)
+    for got, i in zip(row["frames"], json.loads(row["candidates"]), strict=True):
+        want = np.asarray(Image.fromarray(scan.frames.color(i)).resize((56, 42), Image.Resampling.BICUBIC))
+        assert np.abs(got.astype(int) - want.astype(int)).mean() < 4, i
     broken = decode_candidates({"video": "b", "path": str(videos_dir / "synthetic/broken.mp4")}, 24, 56)
     assert "broken.mp4" in broken["error"] and "cannot be decoded" in broken["error"]
     assert broken["frames"].shape[0] == 0
