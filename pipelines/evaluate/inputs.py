@@ -163,8 +163,8 @@ def source_items(cfg, num_frames: int, sampling: str, limit: int = 0) -> list[di
     for src in cfg.eval.sources:
         read = READERS[src.format](src, cfg)
         bad += [str(b) for b in read.bad]
-        for rec in read.rows:
-            items.append(_source_item(rec, num_frames, sampling))
+        for part in read.parts():
+            items += [_source_item(rec, num_frames, sampling) for rec in part]
     if bad:
         raise EvalInputError(
             f"{len(bad)} record(s) of eval.sources cannot be used:\n  " + "\n  ".join(bad[:5])

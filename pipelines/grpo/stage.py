@@ -22,7 +22,7 @@ import pyarrow as pa
 from pipelines.config import RunConfig
 from pipelines.run_meta import read_meta
 from pipelines.train import stage as scaffold
-from pipelines.train.data import DataError, DataPlan, keep_good_records
+from pipelines.train.data import DataError, DataPlan, GoodRecords
 from pipelines.train.sources import mixture_fingerprint, read_mixture
 
 STAGE = "grpo"
@@ -37,7 +37,7 @@ class GRPOSetupError(scaffold.StageSetupError):
 
 @dataclass(frozen=True)
 class Prepared:
-    records: pa.Table
+    records: scaffold.StageRecords
     plan: DataPlan
     start: dict
     resume_key: str
@@ -71,9 +71,9 @@ def stage_hash(cfg: RunConfig) -> str:
     )
 
 
-def resume_key(cfg: RunConfig, records: pa.Table, start: dict) -> str:
+def resume_key(cfg: RunConfig, ids: list[str], start: dict) -> str:
     """What a checkpoint must have been trained with to be resumed by this config."""
-    return scaffold.settings_hash([*trajectory(cfg), start, records["id"].to_pylist()])
+    return scaffold.settings_hash([*trajectory(cfg), start, ids])
 
 
 def make_plan(cfg: RunConfig, num_records: int) -> DataPlan:
@@ -102,32 +102,44 @@ def scorable(table: pa.Table, open_ended: str) -> tuple[pa.Table, dict[str, int]
 
 
 def prepare(cfg: RunConfig, log=print) -> Prepared:
-    """Every check that needs no Ray: the mixture's scorable records and their media, batch
-    arithmetic, start point, resume point."""
+    """Every check that needs no Ray: the mixture's scorable records and their media (written to
+    run_dir/grpo/records.arrow a part at a time), batch arithmetic, start point, resume point."""
     grpo = cfg.grpo
     mixture = read_mixture(cfg, grpo.split)
     if cfg.data.mixture.sources:
         for line in mixture.lines:
             log(f"[{STAGE}] {line}")
-    table, left = scorable(mixture.table, grpo.open_ended)
+    left = {"open-ended": 0, "multi-turn": 0}
+
+    def scorable_parts():
+        for part in mixture.parts():
+            kept, dropped = scorable(part, grpo.open_ended)
+            for kind, n in dropped.items():
+                left[kind] += n
+            yield kept
+
+    good = GoodRecords(
+        mixture.bad, sampling=grpo.frame_sampling, num_frames=grpo.num_frames, skip=grpo.skip_bad_records,
+        skip_option="grpo.skip_bad_records", max_fraction=cfg.train.max_bad_record_fraction, records_read=mixture.read,
+    )  # fmt: skip
+    try:
+        records = scaffold.write_stage_records(cfg, STAGE, scorable_parts(), good)
+    except DataError:
+        if good.seen == 0:  # nothing reached the media check: say why
+            raise DataError("no record GRPO can score: every one is open-ended or multi-turn "
+                            "(grpo.open_ended=exact_match rewards open-ended answers)") from None  # fmt: skip
+        raise
     if any(left.values()):
         log(f"[{STAGE}] left out " + ", ".join(f"{n} {kind}" for kind, n in left.items() if n)
             + f" records (GRPO asks one question; grpo.open_ended={grpo.open_ended})")  # fmt: skip
-    if table.num_rows == 0:
-        raise DataError("no record GRPO can score: every one is open-ended or multi-turn "
-                        "(grpo.open_ended=exact_match rewards open-ended answers)")  # fmt: skip
-    records, skipped = keep_good_records(
-        table, mixture.bad, sampling=grpo.frame_sampling, num_frames=grpo.num_frames, skip=grpo.skip_bad_records,
-        skip_option="grpo.skip_bad_records", max_fraction=cfg.train.max_bad_record_fraction, records_read=mixture.read,
-    )  # fmt: skip
-    if skipped:
-        log(f"[{STAGE}] skipped {len(skipped)} bad records (grpo.skip_bad_records), first: {skipped[0]}")
+    if records.skipped:
+        log(f"[{STAGE}] skipped {len(records.skipped)} bad records (grpo.skip_bad_records), first: {records.skipped[0]}")
     plan = make_plan(cfg, records.num_rows)
     start = start_point(cfg)
-    key = resume_key(cfg, records, start)
+    key = resume_key(cfg, records.ids, start)
     trained_with = "model, grpo, seed, workers, ZeRO stage, start point or data"
     step = scaffold.resume_step(cfg, STAGE, key, GRPOSetupError, trained_with)
-    budget = scaffold.bad_sample_budget(cfg, grpo.skip_bad_records, mixture.read, len(skipped))
+    budget = scaffold.bad_sample_budget(cfg, grpo.skip_bad_records, mixture.read, len(records.skipped))
     return Prepared(records, plan, start, key, step, budget)
 
 
@@ -143,8 +155,6 @@ def check_resources(cfg: RunConfig) -> None:
 
 
 def build_trainer(cfg: RunConfig, prep: Prepared):
-    import ray
-
     from pipelines.grpo.train import train_loop
     from pipelines.train.ray_trainer import torch_trainer
 
@@ -152,7 +162,7 @@ def build_trainer(cfg: RunConfig, prep: Prepared):
         "cfg": cfg.model_dump(mode="json"),
         "plan": asdict(prep.plan),
         "start": prep.start,
-        "records": ray.put(prep.records),
+        "records": str(prep.records.path),
         "trainer_state": {"resume_key": prep.resume_key, "bad_budget": prep.bad_budget},
     }
     return torch_trainer(cfg, STAGE, train_loop, loop_config)

@@ -35,6 +35,7 @@ from pipelines.train.loop import (
     learning_rates,
     restored_step,
 )
+from pipelines.train.records_file import open_records
 
 STAGE = "grpo"
 PHASES = ("data", "generate", "reward", "logprobs", "update")  # timing/<phase>, seconds per step
@@ -51,7 +52,7 @@ class Job:
     processor: Any
     sampling: Sampling
     pool: Any
-    records: Any  # pyarrow Table of the train prompts
+    records: Any  # pyarrow Table of the train prompts, memory-mapped from run_dir/grpo/records.arrow
     group_names: list[str]
     logger: Any
     rank: int
@@ -157,7 +158,7 @@ def setup(config: dict) -> Job:
     stop = plan.total_steps if cfg.grpo.stop_at_step < 0 else min(plan.total_steps, cfg.grpo.stop_at_step)
     trainer_state = {**config["trainer_state"], "bad_samples": 0 if state is None else state.get("bad_samples", 0)}
     return Job(cfg, plan, engine, reference, processor, sampling_from_config(cfg.grpo, processor.tokenizer), pool,
-               ray.get(config["records"]), group_names, logger, rank, world, step, step, max(stop, step),
+               open_records(config["records"]), group_names, logger, rank, world, step, step, max(stop, step),
                trainer_state)  # fmt: skip
 
 

@@ -8,7 +8,8 @@ Determinism (what exact resume rests on): the sample at global position p is rec
 (position, record row) pairs from the first step to run, in order, as its own Ray Dataset
 (`train_rank{r}`, not split by Ray, order preserved), so neither block timing nor Ray's splitter
 can reorder anything; every row carries its position and the worker checks it. The records
-themselves are in Ray's object store once, read by every encoder actor. Resuming at step k starts
+themselves are in the stage's records file (`pipelines/train/records_file.py`), memory-mapped by
+every encoder actor; the object store holds only the encoded samples in flight. Resuming at step k starts
 the datasets at k; a worker restarted by Ray Train mid-run skips to its checkpoint's step.
 
 A record whose frames cannot be decoded (or whose sample cannot be built) never fails the
@@ -22,6 +23,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -29,6 +31,7 @@ import pyarrow as pa
 from pipelines import media, prompting
 from pipelines.sft.samples import encode_sample, pack, unpack
 from pipelines.train.data import DataError, DataPlan, with_fallback
+from pipelines.train.records_file import open_records
 
 
 @functools.lru_cache(maxsize=2)
@@ -77,10 +80,8 @@ class BlockEncoder:
     its per-node soft limit after a second, so tasks re-imported torch every few steps (a 6-7 s
     stall every ~5 steps on the 2-CPU demo)."""
 
-    def __init__(self, records, **encoder_args: Any):
-        import ray
-
-        self.records = ray.get(records) if isinstance(records, ray.ObjectRef) else records
+    def __init__(self, records: str, **encoder_args: Any):
+        self.records = open_records(records)  # memory-mapped: rows are read as they are used
         self.encoder_args = encoder_args
 
     def __call__(self, batch: pa.Table) -> pa.Table:
@@ -92,18 +93,16 @@ def rank_dataset_name(rank: int) -> str:
 
 
 def build_rank_datasets(
-    table: pa.Table, plan: DataPlan, start_step: int, *, encoder_args: dict, tasks: int, cpus_per_task: float,
+    records: Path, plan: DataPlan, start_step: int, *, encoder_args: dict, tasks: int, cpus_per_task: float,
     log_level: str = "quiet",
 ) -> dict:
     """One lazy Ray Dataset per worker: its (position, record row) pairs from start_step on, in
     consumption order, one block per optimizer step, mapped by `tasks` BlockEncoder actors (CPU)
-    that read the records (`table`, put in the object store once)."""
-    import ray
+    that read the records from their file (`records`, memory-mapped by each actor)."""
     import ray.data
 
     from pipelines.ray_env import show_dataset_progress
 
-    records = ray.put(table)
     datasets = {}
     for rank in range(plan.world_size):
         positions = plan.rank_positions(rank, start_step)  # empty when resuming at the end
@@ -112,7 +111,7 @@ def build_rank_datasets(
         blocks = [rows.slice(i, plan.per_rank) for i in range(0, max(rows.num_rows, 1), plan.per_rank)]
         ds = ray.data.from_arrow(blocks).map_batches(
             BlockEncoder,
-            fn_constructor_kwargs={"records": records, **encoder_args},
+            fn_constructor_kwargs={"records": str(records), **encoder_args},
             batch_size=None,
             batch_format="pyarrow",
             compute=ray.data.ActorPoolStrategy(size=tasks),

@@ -14,11 +14,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import pyarrow as pa
-
 from pipelines.config import RunConfig
 from pipelines.train import stage as scaffold
-from pipelines.train.data import DataPlan, keep_good_records
+from pipelines.train.data import DataPlan, GoodRecords
 from pipelines.train.sources import mixture_fingerprint, read_mixture
 
 STAGE = "sft"
@@ -32,9 +30,8 @@ class SFTSetupError(scaffold.StageSetupError):
 
 @dataclass(frozen=True)
 class Prepared:
-    records: pa.Table
+    records: scaffold.StageRecords
     plan: DataPlan
-    skipped: list[str]
     resume_key: str
     start_step: int
     bad_budget: int  # samples that may still fail to decode during training
@@ -49,9 +46,9 @@ def stage_hash(cfg: RunConfig) -> str:
     return scaffold.settings_hash([*trajectory(cfg), scaffold.dataset_hash(cfg), *mixture_fingerprint(cfg)])
 
 
-def resume_key(cfg: RunConfig, records: pa.Table) -> str:
+def resume_key(cfg: RunConfig, ids: list[str]) -> str:
     """What a checkpoint must have been trained with to be resumed by this config."""
-    return scaffold.settings_hash([*trajectory(cfg), records["id"].to_pylist()])
+    return scaffold.settings_hash([*trajectory(cfg), ids])
 
 
 def make_plan(cfg: RunConfig, num_records: int) -> DataPlan:
@@ -84,25 +81,26 @@ def check_model(cfg: RunConfig) -> None:
 
 
 def prepare(cfg: RunConfig, log=print) -> Prepared:
-    """Every check that needs no Ray: batch arithmetic, the mixture's records and media, resume point."""
+    """Every check that needs no Ray: batch arithmetic, the mixture's records and media (written to
+    run_dir/sft/records.arrow a part at a time), resume point."""
     sft = cfg.sft
     check_model(cfg)
     mixture = read_mixture(cfg, "train")
     if cfg.data.mixture.sources:
         for line in mixture.lines:
             log(f"[{STAGE}] {line}")
-    records, skipped = keep_good_records(
-        mixture.table, mixture.bad, sampling=sft.frame_sampling, num_frames=sft.num_frames,
-        skip=sft.skip_bad_records, skip_option="sft.skip_bad_records",
-        max_fraction=cfg.train.max_bad_record_fraction, records_read=mixture.read,
+    good = GoodRecords(
+        mixture.bad, sampling=sft.frame_sampling, num_frames=sft.num_frames, skip=sft.skip_bad_records,
+        skip_option="sft.skip_bad_records", max_fraction=cfg.train.max_bad_record_fraction, records_read=mixture.read,
     )  # fmt: skip
-    if skipped:
-        log(f"[{STAGE}] skipped {len(skipped)} bad records (sft.skip_bad_records), first: {skipped[0]}")
+    records = scaffold.write_stage_records(cfg, STAGE, mixture.parts(), good)
+    if records.skipped:
+        log(f"[{STAGE}] skipped {len(records.skipped)} bad records (sft.skip_bad_records), first: {records.skipped[0]}")
     plan = make_plan(cfg, records.num_rows)
-    key = resume_key(cfg, records)
+    key = resume_key(cfg, records.ids)
     start = scaffold.resume_step(cfg, STAGE, key, SFTSetupError, "model, sft, seed, workers, ZeRO stage or data")
-    budget = scaffold.bad_sample_budget(cfg, sft.skip_bad_records, mixture.read, len(skipped))
-    return Prepared(records, plan, skipped, key, start, budget)
+    budget = scaffold.bad_sample_budget(cfg, sft.skip_bad_records, mixture.read, len(records.skipped))
+    return Prepared(records, plan, key, start, budget)
 
 
 def check_resources(cfg: RunConfig) -> None:
@@ -127,14 +125,14 @@ def build_trainer(cfg: RunConfig, prep: Prepared):
     encoder_args = {"preset_or_path": cfg.model.preset, "path": cfg.model.path,
                     "sft": cfg.sft.model_dump(mode="json"), "rule": scaffold.frame_rule(cfg, cfg.sft.num_frames)}  # fmt: skip
     datasets = build_rank_datasets(
-        prep.records, prep.plan, prep.start_step, encoder_args=encoder_args,
+        prep.records.path, prep.plan, prep.start_step, encoder_args=encoder_args,
         tasks=train.data_tasks_per_worker, cpus_per_task=train.data_cpus_per_task, log_level=cfg.log_level,
     )  # fmt: skip
     loop_config = {
         "cfg": cfg.model_dump(mode="json"),
         "plan": asdict(prep.plan),
         "start_step": prep.start_step,
-        "trainer_state": {"resume_key": prep.resume_key, "skipped_records": len(prep.skipped),
+        "trainer_state": {"resume_key": prep.resume_key, "skipped_records": len(prep.records.skipped),
                           "bad_budget": prep.bad_budget},
     }
     return torch_trainer(
@@ -152,7 +150,7 @@ def start_line(cfg: RunConfig, prep: Prepared) -> str:
 
 def meta_inputs(cfg: RunConfig, prep: Prepared) -> dict:
     return {"dataset": str(cfg.run_path / "dataset"), **scaffold.mixture_inputs(cfg),
-            "skipped_records": str(len(prep.skipped))}  # fmt: skip
+            "skipped_records": str(len(prep.records.skipped))}  # fmt: skip
 
 
 HOOKS = scaffold.StageHooks(STAGE, stage_hash, prepare, check_resources, start_line, build_trainer, meta_inputs)

@@ -69,19 +69,25 @@ class DataPlan:
         return step * self.global_batch / self.num_records
 
 
-def read_split(dataset_dir: Path, split: str, limit: int = 0) -> pa.Table:
-    """All records of `dataset_dir/<split>/*.parquet` (shards in name order, rows in file order),
-    read with the record schema; with limit > 0 only the first `limit` of them (shards past those
-    are not read). Raises DataError."""
+def split_shards(dataset_dir: Path, split: str) -> list[Path]:
+    """The Parquet shards of `dataset_dir/<split>`, in name order. Raises DataError."""
     folder = dataset_dir / split
     if not dataset_dir.is_dir():
         raise DataError(f"{dataset_dir}: no dataset folder (run `python -m jobs.build_dataset` first)")
     shards = sorted(folder.glob("*.parquet"))
     if not shards:
         raise DataError(f"{folder}: no *.parquet shards (run `python -m jobs.build_dataset` first)")
+    return shards
+
+
+def read_split(dataset_dir: Path, split: str, limit: int = 0) -> pa.Table:
+    """All records of `dataset_dir/<split>/*.parquet` (shards in name order, rows in file order),
+    read with the record schema; with limit > 0 only the first `limit` of them (shards past those
+    are not read). Raises DataError."""
+    folder = dataset_dir / split
     tables: list[pa.Table] = []
     try:
-        for shard in shards:
+        for shard in split_shards(dataset_dir, split):
             tables.append(pq.read_table(shard, schema=RECORD_SCHEMA))
             if limit and sum(t.num_rows for t in tables) >= limit:
                 break
@@ -95,61 +101,92 @@ def read_split(dataset_dir: Path, split: str, limit: int = 0) -> pa.Table:
     return table
 
 
-def media_problems(table: pa.Table, *, sampling: str, num_frames: int) -> list[tuple[str, str]]:
+class MediaCheck:
     """(record id, problem) for every training record whose media cannot be read, checked cheaply
-    (`pipelines.media.media_problem`: names, scan listings, video headers; each video or scan
-    once): a missing file, folder or scan frame, an unreadable video."""
-    cols = {c: table[c].to_pylist() for c in ("id", "media_kind", "media_paths", "frame_indices", "uniform_indices")}
-    seen: dict[tuple, str | None] = {}
-    scans: dict[str, set[int]] = {}
-    out = []
-    for i in range(table.num_rows):
-        record = {k: v[i] for k, v in cols.items()}
-        kind, paths = record["media_kind"], list(record["media_paths"])
-        ids = prompting.frame_ids(record, sampling=sampling, num_frames=num_frames)
-        if kind == "scan":  # one listing per scene, then a set lookup per record
-            if paths[0] not in scans:
-                scans[paths[0]] = set(media.scan_frame_ids(Path(paths[0])))
-            have = scans[paths[0]]
-            lost = sorted(set(ids) - have)
-            problem = (f"{paths[0]}: no such scan folder or no colour frames" if not have
-                       else f"{paths[0]}: frames {lost[:5]} missing" if lost else None)  # fmt: skip
-        else:
-            key = (kind, tuple(paths), max(ids) if ids else -1)
-            if key not in seen:
-                seen[key] = media.media_problem(kind, paths, [key[2]] if ids else [])
-            problem = seen[key]
-        if problem:
-            out.append((record["id"], problem))
-    return out
+    (`pipelines.media.media_problem`: names, scan listings, video headers; each video or scan once
+    over all the parts checked): a missing file, folder or scan frame, an unreadable video."""
+
+    def __init__(self, *, sampling: str, num_frames: int):
+        self.sampling, self.num_frames = sampling, num_frames
+        self.seen: dict[tuple, str | None] = {}
+        self.scans: dict[str, set[int]] = {}
+
+    def problems(self, table: pa.Table) -> list[tuple[str, str]]:
+        cols = {c: table[c].to_pylist() for c in ("id", "question_type", "media_kind", "media_paths", "frame_indices",
+                                                  "uniform_indices")}  # fmt: skip
+        out = []
+        for i in range(table.num_rows):
+            record = {k: v[i] for k, v in cols.items()}
+            kind, paths = record["media_kind"], list(record["media_paths"])
+            ids = prompting.frame_ids(record, sampling=self.sampling, num_frames=self.num_frames)
+            if kind == "scan":  # one listing per scene, then a set lookup per record
+                if paths[0] not in self.scans:
+                    self.scans[paths[0]] = set(media.scan_frame_ids(Path(paths[0])))
+                have = self.scans[paths[0]]
+                lost = sorted(set(ids) - have)
+                problem = (f"{paths[0]}: no such scan folder or no colour frames" if not have
+                           else f"{paths[0]}: frames {lost[:5]} missing" if lost else None)  # fmt: skip
+            else:
+                key = (kind, tuple(paths), max(ids) if ids else -1)
+                if key not in self.seen:
+                    self.seen[key] = media.media_problem(kind, paths, [key[2]] if ids else [])
+                problem = self.seen[key]
+            if problem:
+                out.append((record["id"], problem))
+        return out
+
+
+class GoodRecords:
+    """The records whose media can be read, part by part (`keep`), and the bad-record budget over
+    all of them (`finish`). Bad records are those met while reading the sources (`bad_read`, each
+    naming its file and line) and those whose media are missing or unreadable (`MediaCheck`). With
+    skip=False any bad record makes `finish` raise DataError listing the first few (the message
+    suggests `skip_option`); with skip=True they are left out, unless more than `max_fraction` of
+    the records read (`records_read`, else the records kept and dropped) are bad: then DataError
+    names them."""
+
+    def __init__(self, bad_read: list, *, sampling: str, num_frames: int, skip: bool, skip_option: str,
+                 max_fraction: float, records_read: int | None = None):  # fmt: skip
+        self.check = MediaCheck(sampling=sampling, num_frames=num_frames)
+        self.bad = [str(b) for b in bad_read]
+        self.skip, self.skip_option, self.max_fraction = skip, skip_option, max_fraction
+        self.records_read, self.seen, self.kept = records_read, 0, 0
+
+    def keep(self, table: pa.Table) -> pa.Table:
+        problems = self.check.problems(table)
+        self.bad += [f"{rid}: {why}" for rid, why in problems]
+        self.seen += table.num_rows
+        dropped = {rid for rid, _ in problems}
+        if dropped:
+            table = table.filter(pa.array([rid not in dropped for rid in table["id"].to_pylist()], type=pa.bool_()))
+        self.kept += table.num_rows
+        return table
+
+    def finish(self) -> list[str]:
+        """A line per bad record; raises DataError past the budget or when nothing is left."""
+        bad, total = self.bad, self.records_read if self.records_read is not None else self.seen
+        if bad and not self.skip:
+            raise DataError(f"{len(bad)} of {total} records cannot be used (set {self.skip_option}=true to skip "
+                            "them):\n" + _listing(bad, 5))  # fmt: skip
+        if len(bad) > self.max_fraction * total:
+            raise DataError(
+                f"{len(bad)} of {total} records cannot be used, more than train.max_bad_record_fraction="
+                f"{self.max_fraction} allows; stopped:\n{_listing(bad, 20)}"
+            )
+        if self.kept == 0:
+            raise DataError("no record's media can be read:\n" + "\n".join(f"  {line}" for line in bad[:5]))
+        return bad
 
 
 def keep_good_records(
     table: pa.Table, bad_read: list, *, sampling: str, num_frames: int, skip: bool, skip_option: str,
     max_fraction: float, records_read: int | None = None,
 ) -> tuple[pa.Table, list[str]]:  # fmt: skip
-    """(the records whose media can be read, a line per bad record). Bad records are those met
-    while reading the sources (`bad_read`, each naming its file and line) and those whose media
-    are missing or unreadable (`media_problems`). With skip=False any bad record raises DataError
-    listing the first few (the message suggests `skip_option`); with skip=True they are left out,
-    unless more than `max_fraction` of the records read are bad: then DataError names them."""
-    problems = media_problems(table, sampling=sampling, num_frames=num_frames)
-    bad = [str(b) for b in bad_read] + [f"{rid}: {why}" for rid, why in problems]
-    total = records_read if records_read is not None else table.num_rows
-    if bad and not skip:
-        raise DataError(f"{len(bad)} of {total} records cannot be used (set {skip_option}=true to skip them):\n"
-                        + _listing(bad, 5))  # fmt: skip
-    if len(bad) > max_fraction * total:
-        raise DataError(
-            f"{len(bad)} of {total} records cannot be used, more than train.max_bad_record_fraction={max_fraction} "
-            f"allows; stopped:\n{_listing(bad, 20)}"
-        )
-    dropped = {rid for rid, _ in problems}
-    keep = [i for i, rid in enumerate(table["id"].to_pylist()) if rid not in dropped]
-    kept = table.take(pa.array(keep, type=pa.int64()))
-    if kept.num_rows == 0:
-        raise DataError("no record's media can be read:\n" + "\n".join(f"  {line}" for line in bad[:5]))
-    return kept, bad
+    """`GoodRecords` over one table: (the records whose media can be read, a line per bad record)."""
+    good = GoodRecords(bad_read, sampling=sampling, num_frames=num_frames, skip=skip, skip_option=skip_option,
+                       max_fraction=max_fraction, records_read=records_read)  # fmt: skip
+    kept = good.keep(table)
+    return kept, good.finish()
 
 
 def _listing(lines: list[str], most: int) -> str:

@@ -44,6 +44,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from data_gen.errors import InputError
 from data_gen.schema import RECORD_SCHEMA, canonical_json
@@ -51,7 +52,7 @@ from pipelines.config import RunConfig
 from pipelines.config.mixture import SourceConfig
 from pipelines.prompting import VIDEO_TAG
 from pipelines.sample_frames.output import read_frame_indices
-from pipelines.train.data import read_split
+from pipelines.train.data import DataError, split_shards
 
 TRAIN_SCHEMA = pa.schema(
     [
@@ -85,12 +86,50 @@ class BadRecord:
 
 @dataclass
 class SourceRecords:
-    """One source read: its usable records (TRAIN_SCHEMA dicts) and the bad ones."""
+    """One source read: its usable records (TRAIN_SCHEMA dicts) and the bad ones. A JSON document
+    is parsed whole, so its records are `rows`; our built split is `shards`, read one Parquet shard
+    at a time by `parts()` (only its ids are held: `ids`)."""
 
     source: SourceConfig
     label: str  # what it was read from, for the log
     rows: list[dict] = field(default_factory=list)
     bad: list[BadRecord] = field(default_factory=list)
+    shards: list[Path] = field(default_factory=list)
+    scans: Path | None = None  # built: the scans its records' frames come from
+    ids: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.shards:
+            self.ids = [i for shard in self.shards for i in _read_shard(shard, ["id"])["id"].to_pylist()]
+
+    def __len__(self) -> int:
+        return len(self.ids) if self.shards else len(self.rows)
+
+    def record_ids(self) -> list[str]:
+        return self.ids if self.shards else [r["id"] for r in self.rows]
+
+    def parts(self) -> Iterator[list[dict]]:
+        """The records in file order, a part at a time (a shard, or PART_ROWS of the rows)."""
+        if not self.shards:
+            for i in range(0, len(self.rows), PART_ROWS):
+                yield self.rows[i : i + PART_ROWS]
+            return
+        for shard in self.shards:
+            rows = _read_shard(shard).to_pylist()
+            for row in rows:
+                row.update(source=self.source.name, media_kind="scan", media_paths=[str(self.scans / row["video"])],
+                           turns="")  # fmt: skip
+            yield rows
+
+
+PART_ROWS = 4096  # records per part when a source's records are streamed on
+
+
+def _read_shard(shard: Path, columns: list[str] | None = None) -> pa.Table:
+    try:
+        return pq.read_table(shard, schema=RECORD_SCHEMA, columns=columns)
+    except (pa.ArrowInvalid, OSError) as e:
+        raise DataError(f"{shard}: cannot read the shard as QA records: {e}") from e
 
 
 # --- reading files with line numbers ---
@@ -354,13 +393,12 @@ def read_sqa3d(src: SourceConfig, cfg: RunConfig) -> SourceRecords:
 
 
 def read_built(src: SourceConfig, cfg: RunConfig) -> SourceRecords:
-    """Our dataset's split, frames from the scans (records keep their ids)."""
-    table = read_split(cfg.run_path / "dataset", src.split)
-    scans = cfg.scans_path()
-    rows = table.to_pylist()
-    for row in rows:
-        row.update(source=src.name, media_kind="scan", media_paths=[str(scans / row["video"])], turns="")
-    return SourceRecords(src, str(cfg.run_path / "dataset" / src.split), rows)
+    """Our dataset's split, frames from the scans (records keep their ids), read a shard at a time."""
+    shards = split_shards(cfg.run_path / "dataset", src.split)
+    out = SourceRecords(src, str(cfg.run_path / "dataset" / src.split), shards=shards, scans=cfg.scans_path())
+    if not out.ids:
+        raise DataError(f"{cfg.run_path / 'dataset' / src.split}: the {src.split} split has no records")
+    return out
 
 
 READERS = {"built": read_built, "qwen_vl": read_qwen_vl, "scanqa": read_scanqa, "sqa3d": read_sqa3d}

@@ -13,15 +13,22 @@ need, the start line, the trainer and the inputs its meta.json records.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import pyarrow as pa
 
 from data_gen.errors import InputError
 from pipelines.config import RunConfig
 from pipelines.run_meta import is_complete, read_meta, write_meta
 from pipelines.train import checkpointing, loop
+from pipelines.train.data import GoodRecords
+from pipelines.train.records_file import RecordsWriter
+from pipelines.train.source_formats import TRAIN_SCHEMA
+
+RECORDS_FILE = "records.arrow"
 
 
 class StageSetupError(InputError):
@@ -66,6 +73,31 @@ def frame_rule(cfg: RunConfig, num_frames: int) -> dict:
 def mixture_inputs(cfg: RunConfig) -> dict:
     """The mixture's sources for a stage's meta.json (nothing for our dataset alone)."""
     return {f"source/{s.name}": f"{s.format}: {s.annotation or s.split}" for s in cfg.data.mixture.sources}
+
+
+@dataclass(frozen=True)
+class StageRecords:
+    """The records a stage trains on, in its records file (`records_file.py`), with their ids in
+    order (what the resume key hashes) and a line per record left out."""
+
+    path: Path
+    ids: list[str]
+    skipped: list[str]
+
+    @property
+    def num_rows(self) -> int:
+        return len(self.ids)
+
+
+def write_stage_records(cfg: RunConfig, stage: str, parts: Iterable[pa.Table], good: GoodRecords) -> StageRecords:
+    """`parts` (the mixture, filtered by the stage) through `good` into run_dir/<stage>/records.arrow,
+    a part at a time; when `good` refuses the records (bad-record budget) no file is left."""
+    path = cfg.run_path / stage / RECORDS_FILE
+    with RecordsWriter(path, TRAIN_SCHEMA) as out:
+        for part in parts:
+            out.write(good.keep(part))
+        skipped = good.finish()
+    return StageRecords(path, out.ids, skipped)
 
 
 def resume_step(cfg: RunConfig, stage: str, key: str, error: type[StageSetupError], trained_with: str) -> int:

@@ -79,3 +79,28 @@ def test_missing_frames_fail_or_are_skipped_and_counted_up_to_the_budget(sft_dat
     with pytest.raises(DataError, match=f"{others} of {table.num_rows} records cannot be used, more than "
                                         "train.max_bad_record_fraction=0.3 allows"):  # fmt: skip
         check(table, skip=True, max_fraction=0.3)
+
+
+def test_prepare_writes_the_records_file_or_nothing(sft_data, tmp_path):
+    """SFT's records file holds the mixture as read (our split, with where its frames are); when the
+    records are refused (missing frames, no skipping) no records file is left to look complete."""
+    from pipelines.sft import stage as sft
+    from pipelines.train.records_file import open_records
+
+    run_dir = tmp_path / "run"
+    (run_dir / "dataset").mkdir(parents=True)
+    (run_dir / "dataset" / "train").symlink_to(sft_data / "dataset" / "train", target_is_directory=True)
+    overrides = [f"run_dir={run_dir}", "model.preset=tiny", "sft.max_steps=1", "sft.global_batch_size=2",
+                 "sft.micro_batch_size=1", "train.num_workers=2"]  # fmt: skip
+    prep = sft.prepare(build_config(None, [*overrides, f"data.scans_dir={sft_data / 'scans'}"]), log=lambda *_: None)
+    written = open_records(prep.records.path)
+    split = pq.read_table(sft_data / "dataset" / "train")
+    assert prep.records.path == run_dir / "sft" / "records.arrow"
+    assert written["id"].to_pylist() == split["id"].to_pylist() == prep.records.ids
+    assert written.select(split.column_names).equals(split.cast(RECORD_SCHEMA))
+    assert written["media_paths"].to_pylist() == [[str(sft_data / "scans" / v)] for v in split["video"].to_pylist()]
+
+    prep.records.path.unlink()
+    with pytest.raises(DataError, match="records cannot be used"):
+        sft.prepare(build_config(None, [*overrides, f"data.scans_dir={tmp_path / 'nowhere'}"]), log=lambda *_: None)
+    assert sorted(p.name for p in (run_dir / "sft").iterdir()) == []
