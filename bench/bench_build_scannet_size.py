@@ -87,7 +87,7 @@ def stage_times(scene: Path, qa: QAConfig, labels: LabelMapping) -> dict[str, fl
     shared = _share_depth(scan, qa)
     t = time.perf_counter()
     objects = scene_objects(shared, qa, labels)
-    floor_z, area, centre = room_geometry(shared, footprints(shared, objects), qa)
+    floor_z, area, centre, floor = room_geometry(shared, footprints(shared, objects), qa)
     out["geometry"] = time.perf_counter() - t
     t = time.perf_counter()
     fps = float(qa.fps or shared.fps)
@@ -97,8 +97,10 @@ def stage_times(scene: Path, qa: QAConfig, labels: LabelMapping) -> dict[str, fl
     frame_indices, uniform = scene_frames(shared, qa)
     out["selection"] = time.perf_counter() - t
     t = time.perf_counter()
+    poses = tuple(tuple(float(v) for v in shared.frames.pose(i)[:3].reshape(-1)) for i in uniform)
     meta = SceneMetadata(scene_name=scan.name, dataset=scan.dataset, fps=fps, floor_z=floor_z, room_area=area,
-                         room_center=centre, objects=[o for o, _ in objects], first_appearance=appearances)  # fmt: skip
+                         room_center=centre, objects=[o for o, _ in objects], first_appearance=appearances,
+                         shown_frames=tuple(uniform), shown_poses=poses, floor_grid=floor)  # fmt: skip
     metadata_records(meta, qa, 0, video=scan.name, frame_indices=frame_indices, uniform_indices=uniform)
     out["questions"] = time.perf_counter() - t
     fresh = read_scan_stream(scene)

@@ -30,10 +30,19 @@ VSI_BENCH_TYPES: tuple[str, ...] = (
     "obj_appearance_order",
     "route_planning",
 )
-QUESTION_TYPES: tuple[str, ...] = (*VSI_BENCH_TYPES, "scanqa", "sqa3d", "other")
-NUMERICAL_TYPES = frozenset(
-    {"object_counting", "object_size_estimation", "room_size_estimation", "object_abs_distance"}
+# Beyond VSI-Bench: how the camera moves (after VLM-3R's VSTI-Bench; our templates, README, Dataset).
+CAMERA_MOTION_TYPES: tuple[str, ...] = (
+    "camera_displacement",
+    "camera_movement_direction",
+    "camera_obj_abs_distance",
+    "camera_obj_rel_distance",
+    "obj_obj_rel_position",
 )
+QUESTION_TYPES: tuple[str, ...] = (*VSI_BENCH_TYPES, *CAMERA_MOTION_TYPES, "scanqa", "sqa3d", "other")
+NUMERICAL_TYPES = frozenset(
+    {"object_counting", "object_size_estimation", "room_size_estimation", "object_abs_distance",
+     "camera_displacement", "camera_obj_abs_distance"}
+)  # fmt: skip
 OPEN_ENDED_TYPES = frozenset({"scanqa", "sqa3d"})
 ANY_PROBLEM_TYPES = frozenset({"other"})  # the type of a question whose file names none
 PROBLEM_TYPES = ("numerical", "multiple_choice", "open_ended")

@@ -33,6 +33,7 @@ from typing import Any
 
 from data_gen.errors import InputError
 from data_gen.qa.frame_selection import uniform_positions
+from data_gen.schema import CAMERA_MOTION_TYPES
 from pipelines import media
 
 SYSTEM_PROMPT = "You are a helpful assistant."
@@ -138,11 +139,13 @@ def target_text(record: dict[str, Any], *, think: bool) -> str:
 
 
 def frame_ids(record: dict[str, Any], *, sampling: str, num_frames: int) -> list[int]:
-    """The frames of `record` to show: its space-aware or uniform list, thinned evenly to num_frames."""
+    """The frames of `record` to show: its space-aware or uniform list, thinned evenly to num_frames.
+    A camera-motion record (`data_gen.schema.CAMERA_MOTION_TYPES`) shows all of its frames whatever
+    num_frames says: its question names frames by their place among them."""
     if sampling not in SAMPLINGS:
         raise ValueError(f"frame sampling must be one of {SAMPLINGS}, got {sampling!r}")
     chosen = list(record["frame_indices"] if sampling == "space_aware" else record["uniform_indices"])
-    if len(chosen) > num_frames:
+    if len(chosen) > num_frames and record.get("question_type") not in CAMERA_MOTION_TYPES:
         chosen = [chosen[p] for p in uniform_positions(len(chosen), num_frames)]
     return [int(i) for i in chosen]
 

@@ -20,6 +20,11 @@ MIX_GROUPS = {
     "size": ("object_size_estimation", "room_size_estimation"),
     "appearance_order": ("obj_appearance_order",),
     "counting": ("object_counting",),
+    # Not in the paper's self-made mix (share 0 unless set): routes (its v1.1-135K mixture adds
+    # VLM-3R's 2k ScanNet route plans to 133k questions, 1.5%) and, beyond VSI-Bench, how the camera moves.
+    "route_planning": ("route_planning",),
+    "camera_motion": ("camera_displacement", "camera_movement_direction", "camera_obj_abs_distance",
+                      "camera_obj_rel_distance", "obj_obj_rel_position"),
 }
 
 

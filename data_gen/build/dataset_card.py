@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from collections import Counter, defaultdict
 from importlib import metadata
 from pathlib import Path
@@ -15,9 +16,10 @@ import pyarrow.parquet as pq
 
 from data_gen.build.config import MIX_GROUPS
 from data_gen.build.rebalance import GROUP_OF
+from data_gen.schema import CAMERA_MOTION_TYPES
 
 PACKAGES = ("numpy", "pyarrow", "pillow", "scipy", "ray", "pydantic")
-NOT_GENERATED = {"route_planning": "needs human-written routes in VSI-Bench; not generated yet"}
+NOT_GENERATED: dict[str, str] = {}  # question types the build cannot make, and why
 
 
 def _versions() -> dict[str, str]:
@@ -77,6 +79,24 @@ def _plot(stats: dict[str, list[dict]], path: Path) -> None:
     fig.savefig(path, dpi=80, metadata={"Software": None})
 
 
+def _camera_motion_lines(types: list[str]) -> list[str]:
+    """The camera-motion types present: their templates (ours: VSTI-Bench's are not published) and
+    how each answer is computed (the generators' docstrings)."""
+    from data_gen.qa.questions import GENERATORS
+
+    present = [t for t in CAMERA_MOTION_TYPES if t in types]
+    if not present:
+        return []
+    lines = ["", "## Camera-motion questions (beyond VSI-Bench)", "",
+             "After VLM-3R's VSTI-Bench, with our own templates. Each record shows exactly its frames (never "
+             "thinned), which its question numbers from 1. Templates and rules:", ""]  # fmt: skip
+    for t in present:
+        module = sys.modules[GENERATORS[t].__module__]
+        rule = " ".join((module.__doc__ or "").split())
+        lines.append(f"- `{t}`: `{module.TEMPLATE}`. {rule}".replace("\n", "\\n"))
+    return lines
+
+
 def _readme(card: dict) -> str:
     lines = [
         "---",
@@ -123,7 +143,8 @@ def _readme(card: dict) -> str:
         "`meta_info.json` holds each built scene's annotations in VSI-Bench's meta_info format (room size, "
         "object counts, oriented boxes); `python -m jobs.build_dataset data.meta_info=<file>` builds from such a file.",
         "",
-        "Not generated: " + "; ".join(f"`{k}` ({v})" for k, v in NOT_GENERATED.items()) + ".",
+        *(["Not generated: " + "; ".join(f"`{k}` ({v})" for k, v in NOT_GENERATED.items()) + "."] if NOT_GENERATED else []),
+        *_camera_motion_lines(types),
         "",
         "## Load",
         "",

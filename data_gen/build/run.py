@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from data_gen.build.config import BuildConfig
+from data_gen.build.config import MIX_GROUPS, BuildConfig
 from data_gen.build.dataset_card import write_card
 from data_gen.build.rebalance import select_mix, split_scenes
 from data_gen.build.scene_cache import cache_key, cache_path, write_table_atomic
@@ -182,6 +182,15 @@ def _run_meta_info(path: Path, cache_dir: Path, qa: QAConfig, seed: int, dataset
     return [process_meta_entry(name, entry, **kwargs) for name, entry in sorted(doc.items())]
 
 
+def _candidates(paths: list[Path], types: set[str]) -> list[tuple[str, str]]:
+    """(id, question_type) of the cached records of these scenes whose type is in `types`."""
+    rows = []
+    for p in paths:
+        t = pq.read_table(p, columns=["id", "question_type"])
+        rows += [(i, q) for i, q in zip(t["id"].to_pylist(), t["question_type"].to_pylist(), strict=True) if q in types]
+    return rows
+
+
 def _write_split(paths: list[Path], keep: set[str], folder: Path, shard_rows: int) -> int:
     """Stream the kept records of these scenes into part-00000.parquet, ... in scene order, answer
     letters balanced over the split (`qa/letters.py`)."""
@@ -251,22 +260,23 @@ def build_dataset(
     ok = [r for r in results if r["status"] == "ok"]
     split_of = split_scenes([r["scene"] for r in ok], build.val_fraction, seed)
     paths = {r["scene"]: cache_path(cache_dir, r["scene"], r["key"]) for r in ok}
-    total_candidates = sum(r["num_records"] for r in ok) or 1
+    scene_paths = {split: [paths[s] for s in sorted(paths) if split_of[s] == split] for split in SPLITS}
+    # (id, type) of every candidate whose group the mix asks for (a group at share 0, such as
+    # camera motion by default, neither counts towards target_total nor is written).
+    mixed = {t for group, share in build.mix.items() if share > 0 for t in MIX_GROUPS[group]}
+    candidates = {split: _candidates(scene_paths[split], mixed) for split in SPLITS}
+    total_candidates = sum(len(rows) for rows in candidates.values()) or 1
 
     tmp = out_dir.with_name(f".{out_dir.name}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     counts, mix_report = {}, {}
     for split in SPLITS:
-        scene_paths = [paths[s] for s in sorted(paths) if split_of[s] == split]
-        rows = []
-        for p in scene_paths:
-            t = pq.read_table(p, columns=["id", "question_type"])
-            rows.extend(zip(t["id"].to_pylist(), t["question_type"].to_pylist(), strict=True))
+        rows = candidates[split]
         target = round(build.target_total * len(rows) / total_candidates) if build.target_total else 0
         keep, mix_report[split] = select_mix(rows, build.mix, target, seed)
-        counts[split] = _write_split(scene_paths, keep, tmp / split, build.shard_rows)
-        log(f"[build_dataset] {split}: {counts[split]} records from {len(scene_paths)} scenes")
+        counts[split] = _write_split(scene_paths[split], keep, tmp / split, build.shard_rows)
+        log(f"[build_dataset] {split}: {counts[split]} records from {len(scene_paths[split])} scenes")
     scene_meta = [read_scene_metadata(paths[s]) for s in sorted(paths)]
     write_meta_info(tmp / "meta_info.json", scene_meta)
     card = write_card(

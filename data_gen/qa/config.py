@@ -25,7 +25,14 @@ DEFAULT_MAX_PER_TYPE: dict[str, int] = {
     "object_rel_direction_medium": 5,
     "object_rel_direction_hard": 5,
     "obj_appearance_order": 7,
-    "route_planning": 0,
+    "route_planning": 3,
+    # Camera motion (beyond VSI-Bench): generated, but kept only by a build whose data.build.mix
+    # gives the camera_motion group a share (none by default).
+    "camera_displacement": 3,
+    "camera_movement_direction": 3,
+    "camera_obj_abs_distance": 3,
+    "camera_obj_rel_distance": 3,
+    "obj_obj_rel_position": 3,
 }
 
 # Annotation catch-alls: labels that name no kind of thing (kept out of the open vocabulary).
@@ -137,6 +144,24 @@ class QAConfig(BaseModel):
     appearance_min_gap_s: float = Field(1.0, ge=0.0)
     """Appearance order: the four first-appearance times, in whole seconds (round(frame / fps), as
     VSI-Bench), must be more than this apart, seconds."""
+    route_cell: float = Field(0.1, gt=0.0)
+    """Route planning: cell of the floor grid, metres (at least twice floor_sample_spacing, so that
+    the sampled floor faces cover every cell)."""
+    route_robot_radius: float = Field(0.25, ge=0.0)
+    """Route planning: free space keeps this far from walls and from standing objects (those whose box
+    bottom is within footprint_max_height of the floor), metres."""
+    route_reach: float = Field(1.0, gt=0.0)
+    """Route planning: the start and the destination are the free cells nearest their objects, at
+    most this far from the object's footprint, metres."""
+    route_turn_margin: float = Field(15.0, ge=0.0, lt=45.0)
+    """Route planning: a turn within this many degrees of 45, 135, 225 or 315 (between forward, left,
+    back and right) makes the route ambiguous; it is not asked."""
+    route_landmark_distance: float = Field(1.0, gt=0.0)
+    """Route planning: a leg ends at the single-instance object nearest its end, at most this far."""
+    route_landmark_margin: float = Field(0.3, ge=0.0)
+    """Route planning: the next-nearest object must be this much farther from a leg's end, metres."""
+    route_max_turns: int = Field(3, ge=1)
+    """Route planning: routes with more turns to fill in are not asked."""
     max_enumerated: int = Field(20000, ge=1)
     """Candidate tuples (pairs, triples, ...) are enumerated exhaustively up to this many, else
     drawn at random (at most this many draws), count."""

@@ -5,9 +5,10 @@ which evens letters out within a scene but leaves a set of many small scenes off
 build then walks its records in write order and moves each multiple-choice answer to the next
 letter of a per-type rotation (`LetterBalancer`), so every letter of a type is the answer within
 one of the others' counts. Moving an answer permutes the options, the other options keeping their
-order; relative distance lists its candidates in the question in option order, so the question is
-rewritten with them. Easy relative direction keeps VSI-Bench's fixed `A. left`, `B. right`: its
-generator balances by which candidates it takes.
+order; relative distance (and camera-object relative distance) lists its candidates in the question
+in option order, so the question is rewritten with them. Easy relative direction keeps VSI-Bench's
+fixed `A. left`, `B. right` (and obj_obj_rel_position the same): their generators balance by which
+candidates they take.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from typing import Any
 
 from data_gen.qa.questions._common import LETTERS, lettered
 
-FIXED_ORDER_TYPES = frozenset({"object_rel_direction_easy"})
+FIXED_ORDER_TYPES = frozenset({"object_rel_direction_easy", "obj_obj_rel_position"})  # "A. left", "B. right"
+LISTING_TYPES = frozenset({"object_rel_distance", "camera_obj_rel_distance"})  # "(a, b, c, d)" in the question
 
 
 def option_texts(options: list[str]) -> list[str]:
@@ -36,7 +38,7 @@ def reletter(record: dict[str, Any], letter: str) -> dict[str, Any]:
     others = [t for t in texts if t != correct]
     order = [*others[:position], correct, *others[position:]]
     question = record["question"]
-    if record["question_type"] == "object_rel_distance":  # "(a, b, c, d)" in the question follows the options
+    if record["question_type"] in LISTING_TYPES:  # "(a, b, c, d)" in the question follows the options
         listed = "(" + ", ".join(texts) + ")"
         if listed not in question:
             raise ValueError(f"record {record['id']}: the question does not list its options as {listed}")

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from data_gen.qa.config import QAConfig
+from data_gen.qa.floor_grid import FloorGrid, floor_grid
 from data_gen.qa.geometry import (
     OrientedBox,
     alpha_shape_area,
@@ -54,6 +55,13 @@ class SceneMetadata:
     room_center: tuple[float, float, float]  # area centroid of the floor, at floor height
     objects: list[ObjectMeta]  # sorted by object_id
     first_appearance: dict[str, Appearance]  # category -> first sighting; unseen categories absent
+    # The frames every record shows (the uniform ones; stream indices) and the camera-to-world pose
+    # [3, 4] of each, row-major: what the camera-motion questions are asked from. Empty when the
+    # scene was built without frames (a meta_info file).
+    shown_frames: tuple[int, ...] = ()
+    shown_poses: tuple[tuple[float, ...], ...] = ()
+    shown_camera: tuple[float, ...] = ()  # the colour camera: (fx, fy, cx, cy, width, height)
+    floor_grid: FloorGrid | None = None  # the floor-level mesh as cells (route planning); None from meta_info
     _distances: np.ndarray | None = field(default=None, repr=False, compare=False)  # [N, N], by position
     _position: dict[int, int] = field(default_factory=dict, repr=False, compare=False)  # object id -> row
     _nearest: dict[tuple[int, str], tuple[float, ObjectMeta]] = field(default_factory=dict, repr=False, compare=False)
@@ -122,6 +130,10 @@ class SceneMetadata:
                 c: {"time_s": a.time_s, "frame": a.frame, "object_id": a.object_id}
                 for c, a in self.first_appearance.items()
             },
+            "shown_frames": list(self.shown_frames),
+            "shown_poses": [list(p) for p in self.shown_poses],
+            "shown_camera": list(self.shown_camera),
+            "floor_grid": None if self.floor_grid is None else self.floor_grid.to_dict(),
         }
 
     @classmethod
@@ -146,6 +158,10 @@ class SceneMetadata:
                 c: Appearance(float(a["time_s"]), int(a["frame"]), int(a["object_id"]))
                 for c, a in d["first_appearance"].items()
             },
+            shown_frames=tuple(int(i) for i in d.get("shown_frames", ())),
+            shown_poses=tuple(tuple(float(v) for v in p) for p in d.get("shown_poses", ())),
+            shown_camera=tuple(float(v) for v in d.get("shown_camera", ())),
+            floor_grid=FloorGrid.from_dict(d["floor_grid"]) if d.get("floor_grid") else None,
         )
 
 
@@ -223,25 +239,30 @@ def footprints(scan: Scan, objects: list[tuple[ObjectMeta, np.ndarray]]) -> list
     return [oriented_box(scan.vertices[vids]) for _, vids in objects]
 
 
-def floor_points(scan: Scan, boxes: list[OrientedBox], floor_z: float, config: QAConfig) -> np.ndarray:
-    """2D points [N, 2] on the floor: floor-level mesh faces plus footprints of standing objects
-    (`boxes`: their upright boxes, see `footprints`).
-
-    Real scans have no floor under a bed or a sofa; those objects stand on it, so their
-    footprints fill the holes the alpha shape would otherwise cut out.
-    """
+def floor_mesh_points(scan: Scan, floor_z: float, config: QAConfig) -> np.ndarray:
+    """2D points [N, 2] on the floor-level mesh faces: their vertices first (they mark the walls
+    exactly), then points sampled on the faces every floor_sample_spacing."""
     z = scan.vertices[:, 2].astype(np.float64)
     near_floor = np.abs(z - floor_z) <= config.floor_band  # [V]
     faces = (
         scan.faces[_all_corners(near_floor, scan.faces)] if len(scan.faces) else np.zeros((0, 3), np.int64)
     )
     rng = stable_rng("floor", scan.name)
-    parts = [
-        scan.vertices[np.unique(faces)][:, :2].astype(
-            np.float64
-        ),  # vertices first: they mark the walls exactly
+    return np.concatenate([
+        scan.vertices[np.unique(faces)][:, :2].astype(np.float64),
         sample_triangles(scan.vertices, faces, config.floor_sample_spacing, rng)[:, :2],
-    ]
+    ])  # fmt: skip
+
+
+def floor_points(scan: Scan, boxes: list[OrientedBox], floor_z: float, config: QAConfig,
+                 mesh_points: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+    """2D points [N, 2] on the floor: floor-level mesh faces (`floor_mesh_points`, computed when not
+    given) plus footprints of standing objects (`boxes`: their upright boxes, see `footprints`).
+
+    Real scans have no floor under a bed or a sofa; those objects stand on it, so their
+    footprints fill the holes the alpha shape would otherwise cut out.
+    """
+    parts = [floor_mesh_points(scan, floor_z, config) if mesh_points is None else mesh_points]
     for box in boxes if config.footprint_max_height >= 0 else []:
         if box.z_range[0] <= floor_z + config.footprint_max_height:
             parts.append(rect_grid(box, config.floor_sample_spacing))
@@ -305,20 +326,22 @@ def _alpha_support(pts: np.ndarray, alpha: float) -> np.ndarray:
 
 def room_geometry(
     scan: Scan, boxes: list[OrientedBox], config: QAConfig
-) -> tuple[float, float, tuple[float, float, float]]:
-    """(floor_z, area m^2, centre) of the room, objects' upright `boxes` filling the floor under
-    them; raises ScanError when the floor is degenerate."""
+) -> tuple[float, float, tuple[float, float, float], FloorGrid]:
+    """(floor_z, area m^2, centre, the floor grid route planning plans on) of the room, objects'
+    upright `boxes` filling the floor under them for the area (not for the grid: a robot cannot
+    stand under a bed); raises ScanError when the floor is degenerate."""
     if len(scan.vertices) == 0:
         raise ScanError(scan.name, "the mesh has no vertices")
     floor_z = float(np.percentile(scan.vertices[:, 2], config.floor_percentile))
-    pts = floor_points(scan, boxes, floor_z, config)
+    mesh = floor_mesh_points(scan, floor_z, config)
+    pts = floor_points(scan, boxes, floor_z, config, mesh)
     area, centre = alpha_shape_area(pts, config.alpha)
     if area < config.min_room_area:
         raise ScanError(
             scan.name,
             f"degenerate room: floor area {area:.2f} m^2 < min_room_area {config.min_room_area} m^2",
         )
-    return floor_z, area, (float(centre[0]), float(centre[1]), floor_z)
+    return floor_z, area, (float(centre[0]), float(centre[1]), floor_z), floor_grid(mesh, config.route_cell)
 
 
 def first_appearances(
@@ -380,7 +403,7 @@ def scene_metadata(scan: Scan, config: QAConfig, labels: LabelMapping | None = N
             f"min_instance_vertices={config.min_instance_vertices}; labels: {', '.join(labels.sources)})",
         )
     metas = [o for o, _ in objects]
-    floor_z, area, centre = room_geometry(scan, footprints(scan, objects), config)
+    floor_z, area, centre, floor = room_geometry(scan, footprints(scan, objects), config)
     fps = float(config.fps or scan.fps)
     return SceneMetadata(
         scene_name=scan.name,
@@ -391,4 +414,5 @@ def scene_metadata(scan: Scan, config: QAConfig, labels: LabelMapping | None = N
         room_center=centre,
         objects=metas,
         first_appearance=first_appearances(scan, objects, fps, config),
+        floor_grid=floor,
     )

@@ -20,7 +20,7 @@ from data_gen.qa.metadata import SceneMetadata, scene_metadata
 from data_gen.qa.questions import GENERATORS
 from data_gen.qa.visibility import visibility_frame_ids
 from data_gen.scans.scan import FrameError, Frames, Scan, ScanError
-from data_gen.schema import COLUMNS, canonical_json, record_id, validate_record
+from data_gen.schema import CAMERA_MOTION_TYPES, COLUMNS, canonical_json, record_id, validate_record
 from data_gen.seeding import stable_rng
 
 
@@ -133,6 +133,10 @@ def scene_qa(
             break
         except FrameError as e:
             scan = scan.without_frames({e.frame: str(e)})
+    poses = tuple(tuple(float(v) for v in scan.frames.pose(i)[:3].reshape(-1)) for i in uniform)
+    k = scan.intrinsic_color
+    camera = (float(k[0, 0]), float(k[1, 1]), float(k[0, 2]), float(k[1, 2]), *map(float, scan.color_size))
+    meta = dataclasses.replace(meta, shown_frames=tuple(uniform), shown_poses=poses, shown_camera=camera)
     records = metadata_records(meta, config, seed, video=scan.name, frame_indices=frame_indices,
                                uniform_indices=uniform)  # fmt: skip
     return records, meta
@@ -151,6 +155,8 @@ def metadata_records(
     the scans root) and the frame lists are the scene's (empty when built from metadata alone)."""
     records: list[dict[str, Any]] = []
     for question_type, generate in GENERATORS.items():
+        # Camera-motion questions name frames by their place among those shown: both lists are those.
+        shown = (meta.shown_frames,) * 2 if question_type in CAMERA_MOTION_TYPES else (frame_indices, uniform_indices)
         for q in generate(meta, question_rng(seed, meta.scene_name, question_type), config):
             rec = {
                 "id": record_id(meta.scene_name, question_type, q["meta"]["params"]),
@@ -163,8 +169,8 @@ def metadata_records(
                 "ground_truth": q["ground_truth"],
                 "rationale": q["rationale"],
                 "video": video,
-                "frame_indices": list(frame_indices),
-                "uniform_indices": list(uniform_indices),
+                "frame_indices": list(shown[0]),
+                "uniform_indices": list(shown[1]),
                 "meta": canonical_json(q["meta"]),
             }
             rec = {c: rec[c] for c in COLUMNS}  # schema column order

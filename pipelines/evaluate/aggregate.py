@@ -13,7 +13,8 @@ MRA for a number) and returns
 - `macro` is the mean of `per_task` (VSI-Bench's "overall"; GPT-4o's 34.0, Gemini's 45.4).
 - `levels` and `counts` keep every question_type unmerged, for the report.
 
-A question_type outside VSI-Bench's list is kept as a task of its own (after the known ones).
+A question_type outside VSI-Bench's list is kept as a task of its own (after the known ones),
+except the camera-motion types, which are scored apart (`camera_motion`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+
+from data_gen.schema import CAMERA_MOTION_TYPES
 
 REL_DIRECTION = "object_rel_direction"
 REL_DIRECTION_LEVELS = (
@@ -96,6 +99,12 @@ def _mean(values: list[float]) -> float:
 def aggregate(rows: Iterable[Mapping]) -> dict:
     """Per-task, micro and macro scores in percent; see the module docstring.
 
+    Rows of the camera-motion types (`data_gen.schema.CAMERA_MOTION_TYPES`, beyond VSI-Bench) are
+    kept apart: they are in none of per_task, micro, macro, levels and counts, but in
+    `camera_motion` = {"per_task": {question_type: percent}, "mean": their mean, "counts": ...,
+    "num_rows": n} (absent without such rows). With only such rows, per_task is empty and micro
+    and macro are None.
+
     Raises ValueError on no rows, a row without `question_type`/`score`, or a score outside
     [0, 1] (a percent passed by mistake must not pass silently)."""
     by_type: dict[str, list[float]] = defaultdict(list)
@@ -109,6 +118,7 @@ def aggregate(rows: Iterable[Mapping]) -> dict:
         by_type[qtype].append(score)
     if not by_type:
         raise ValueError("no rows to aggregate")
+    camera = {q: by_type.pop(q) for q in CAMERA_MOTION_TYPES if q in by_type}
 
     levels = {qtype: 100.0 * _mean(scores) for qtype, scores in by_type.items()}
     by_task: dict[str, list[float]] = defaultdict(list)  # task -> its question_types' means
@@ -117,14 +127,20 @@ def aggregate(rows: Iterable[Mapping]) -> dict:
     order = [t for t in TASKS if t in by_task] + sorted(t for t in by_task if t not in TASKS)
     per_task = {task: _mean(by_task[task]) for task in order}
     every = [s for scores in by_type.values() for s in scores]
-    return {
+    out = {
         "per_task": per_task,
-        "micro": 100.0 * _mean(every),
-        "macro": _mean(list(per_task.values())),
+        "micro": 100.0 * _mean(every) if every else None,
+        "macro": _mean(list(per_task.values())) if per_task else None,
         "levels": {q: levels[q] for q in sorted(levels, key=_type_order)},
         "counts": {q: len(by_type[q]) for q in sorted(by_type, key=_type_order)},
         "num_rows": len(every),
     }
+    if camera:
+        scores = {q: 100.0 * _mean(v) for q, v in camera.items()}
+        out["camera_motion"] = {"per_task": scores, "mean": _mean(list(scores.values())),
+                                "counts": {q: len(v) for q, v in camera.items()},
+                                "num_rows": sum(len(v) for v in camera.values())}  # fmt: skip
+    return out
 
 
 def _type_order(qtype: str) -> tuple[int, str]:

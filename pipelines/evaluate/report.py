@@ -98,7 +98,7 @@ def markdown_report(result: dict, info: dict) -> str:
     for name, scores in ours_rows:
         cells = [_cell(scores["per_task"].get(t)) for t in TASKS]
         lines.append(f"| **{name}** | " + " | ".join(f"**{c}**" for c in cells)
-                     + f" | **{scores['micro']:.1f}** | **{scores['macro']:.1f}** |")  # fmt: skip
+                     + f" | **{_cell(scores['micro'])}** | **{_cell(scores['macro'])}** |")  # fmt: skip
     for name, row in PAPER_TABLE.items():
         cells = [_cell(row["per_task"][t]) for t in TASKS]
         avg = {"micro": "–", "macro": "–", row["average_kind"]: _cell(row["average"])}
@@ -108,6 +108,7 @@ def markdown_report(result: dict, info: dict) -> str:
     extra = [t for t in result["per_task"] if t not in TASKS]
     if extra:
         lines += ["", f"Tasks outside VSI-Bench (not in the table above): {', '.join(extra)}."]
+    lines += camera_motion_lines(result.get("camera_motion"))
     lines += open_ended_lines(info.get("open_ended"))
     failed = info.get("failed_videos") or []
     if failed:
@@ -121,6 +122,17 @@ def markdown_report(result: dict, info: dict) -> str:
         ]
         lines += [f"| {f['video']} | {f['questions']} | {f['error']} |" for f in failed]
     return "\n".join(lines) + "\n"
+
+
+def camera_motion_lines(camera: dict | None) -> list[str]:
+    """report.md's section on the camera-motion types (scored apart from VSI-Bench), if any."""
+    if not camera:
+        return []
+    lines = ["", "Camera motion (beyond VSI-Bench, after VLM-3R's VSTI-Bench; not in the micro and macro above):",
+             "", "| question_type | questions | score |", "|---|---|---|"]  # fmt: skip
+    lines += [f"| {q} | {camera['counts'][q]} | {v:.1f} |" for q, v in camera["per_task"].items()]
+    lines.append(f"| **mean** | {camera['num_rows']} | **{camera['mean']:.1f}** |")
+    return lines
 
 
 def open_ended_lines(metrics: dict | None) -> list[str]:
@@ -164,6 +176,11 @@ def text_table(result: dict) -> str:
         paper = [_cell(PAPER_TABLE[m]["average"]) if PAPER_TABLE[m]["average_kind"] == kind else "–"
                  for m in TERMINAL_COLUMNS]  # fmt: skip
         rows.append([kind, str(result["num_rows"]), _cell(result[kind]), *paper])
+    camera = result.get("camera_motion")
+    if camera:  # scored apart from VSI-Bench; the paper has no such rows
+        rows += [[q, str(camera["counts"][q]), _cell(v), *("–" for _ in TERMINAL_COLUMNS)]
+                 for q, v in camera["per_task"].items()]  # fmt: skip
+        rows.append(["camera motion", str(camera["num_rows"]), _cell(camera["mean"]), *("–" for _ in TERMINAL_COLUMNS)])
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     lines = [
         "  ".join(
@@ -191,7 +208,8 @@ def plot_per_task(path: Path, result: dict) -> None:
     for m, name in enumerate(models):
         offset = x - 0.4 + (m + 0.5) * width
         if name == OURS:
-            values = [result["per_task"].get(t, np.nan) for t in TASKS] + [result["macro"]]
+            values = [result["per_task"].get(t, np.nan) for t in TASKS] + [
+                np.nan if result["macro"] is None else result["macro"]]
             ax.bar(offset, values, width, label=name, color="crimson", edgecolor="black", linewidth=0.8)
             for xi, v in zip(offset, values, strict=True):  # our numbers printed: a 0 bar is invisible
                 ax.text(xi, (0 if np.isnan(v) else v) + 1.5, "n/a" if np.isnan(v) else f"{v:.0f}",

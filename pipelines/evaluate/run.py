@@ -251,6 +251,10 @@ def run(cfg: RunConfig, log=print) -> Path:
         meteor = "n/a (no Java)" if every["meteor"] is None else f"{every['meteor']:.1f}"
         log(f"[{STAGE}] open-ended ({every['questions']} questions): exact match {every['exact_match']:.1f}, "
             f"BLEU-4 {every['bleu_4']:.1f}, ROUGE-L {every['rouge_l']:.1f}, METEOR {meteor}, CIDEr {every['cider']:.1f}")
-    log(f"[{STAGE}] micro {result['micro']:.1f}, macro {result['macro']:.1f} over {len(predictions)} questions "
-        f"({ev.scoring} scoring){failures}; report: {paths['report.md']}")  # fmt: skip
+    camera = result.get("camera_motion")
+    scores = (f"micro {result['micro']:.1f}, macro {result['macro']:.1f}" if result["num_rows"] else "no VSI-Bench type")
+    if camera:
+        scores += f"; camera motion {camera['mean']:.1f} ({camera['num_rows']} questions, apart)"
+    log(f"[{STAGE}] {scores} over {len(predictions)} questions ({ev.scoring} scoring){failures}; "
+        f"report: {paths['report.md']}")  # fmt: skip
     return out

@@ -54,6 +54,10 @@ def log_eval(
                    "eval/failed_videos": len(info.get("failed_videos") or []),
                    "eval/failed_questions": info.get("failed_questions", 0)}  # fmt: skip
         summary.update({f"eval/{task}": value for task, value in result["per_task"].items()})
+        camera = result.get("camera_motion")
+        if camera:  # apart from VSI-Bench's tasks
+            summary.update({f"eval/camera_motion/{q}": v for q, v in camera["per_task"].items()})
+            summary["eval/camera_motion/mean"] = camera["mean"]
         run.summary.update(summary)
         run.config.update({"eval_scoring": info.get("scoring"), "eval_prompt_style": info.get("prompt_style"),
                            "eval_frames": info.get("frames")}, allow_val_change=True)  # fmt: skip

@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
@@ -179,3 +180,34 @@ def test_scene_content_hash_is_sha256_of_sorted_paths_and_bytes(scans, tmp_path)
     before = scene_content_hash(scene)
     (scene / "extra" / "a.txt").write_text("b")
     assert scene_content_hash(scene) != before
+
+
+def test_every_type_joins_the_build_when_the_mix_gives_it_a_share(tmp_path, ray_session):
+    """With data.build.mix.route_planning and camera_motion set, the build holds all ten VSI-Bench
+    types and the five camera-motion types; each camera-motion record shows its uniform frames, and a
+    displacement answer is the distance between the camera centres of the two frames it names, read
+    from the scan's own pose files."""
+    from data_gen.build.config import PAPER_MIX
+    from data_gen.schema import CAMERA_MOTION_TYPES, VSI_BENCH_TYPES
+
+    synthesize_scans(tmp_path, 3, seed=5, num_frames=144, width=96, height=72)  # long enough for appearance order
+    scans = tmp_path / "scans"
+    card = build(scans, tmp_path, mix={**PAPER_MIX, "route_planning": 5.0, "camera_motion": 15.0})
+    rows = [r for split in ("train", "val") for r in pq.read_table(tmp_path / "dataset" / split).to_pylist()]
+    assert {r["question_type"] for r in rows} == {*VSI_BENCH_TYPES, *CAMERA_MOTION_TYPES}
+    camera = [r for r in rows if r["question_type"] in CAMERA_MOTION_TYPES]
+    assert 0 < card["counts"]["train"]["mix_percent"]["camera_motion"]
+    for r in camera:
+        assert r["frame_indices"] == r["uniform_indices"] and len(r["frame_indices"]) == QA.num_frames
+    r = next(r for r in camera if r["question_type"] == "camera_displacement")
+    i, j = json.loads(r["meta"])["numbers"]
+    assert f"between frame {i} and frame {j}," in r["question"]
+    pose_dir = scans / r["scene_name"] / "pose"
+    a, b = (np.loadtxt(pose_dir / f"{r['frame_indices'][k - 1]}.txt")[:3, 3] for k in (i, j))
+    assert r["ground_truth"] == f"{np.linalg.norm(b - a):.1f}"
+    assert "## Camera-motion questions" in (tmp_path / "dataset" / "README.md").read_text()
+    for r in rows:  # after the letters were balanced, a listing question still lists its options in order
+        if r["question_type"] in ("object_rel_distance", "camera_obj_rel_distance"):
+            assert "(" + ", ".join(o[3:] for o in r["options"]) + ")" in r["question"]
+        if r["question_type"] == "obj_obj_rel_position":
+            assert r["options"] == ["A. left", "B. right"]

@@ -57,7 +57,7 @@ def test_room_area_and_centre_of_the_rectangle(room_meta):
 
 def test_l_shaped_room_is_not_its_bounding_box():
     scan = l_shaped_floor_scan()
-    _, area, centre = room_geometry(scan, footprints(scan, scene_objects(scan, CFG)), CFG)
+    _, area, centre, _ = room_geometry(scan, footprints(scan, scene_objects(scan, CFG)), CFG)
     assert area == pytest.approx(16.0, rel=0.02)  # the bounding box would be 20
     # Area centroid of [0,5]x[0,2] (10 m^2 at (2.5, 1)) and [0,3]x[2,4] (6 m^2 at (1.5, 3)).
     np.testing.assert_allclose(centre[:2], [(10 * 2.5 + 6 * 1.5) / 16, (10 * 1 + 6 * 3) / 16], atol=0.05)

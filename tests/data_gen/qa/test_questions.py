@@ -16,7 +16,7 @@ from data_gen.qa.questions import GENERATORS
 from data_gen.qa.questions._common import LetterRotation, random_tuples
 from data_gen.qa.questions._direction import ccw_angles, classify, edge_distance
 from data_gen.qa.questions.object_rel_distance import rejection
-from data_gen.schema import VSI_BENCH_TYPES
+from data_gen.schema import CAMERA_MOTION_TYPES, VSI_BENCH_TYPES
 from tests.data_gen.qa.qa_scenes import FURNITURE
 
 
@@ -44,8 +44,8 @@ def answer_text(q: dict) -> str:
     return dict(o.split(". ", 1) for o in q["options"])[q["ground_truth"]]
 
 
-def test_registry_covers_every_type_but_route_planning():
-    assert list(GENERATORS) == [t for t in VSI_BENCH_TYPES if t != "route_planning"]
+def test_registry_covers_every_type():
+    assert list(GENERATORS) == [*VSI_BENCH_TYPES, *CAMERA_MOTION_TYPES]
 
 
 def test_counting_only_asks_categories_with_several_instances():

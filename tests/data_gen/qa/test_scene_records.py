@@ -15,7 +15,14 @@ from data_gen.qa.frame_selection import uniform_indices
 from data_gen.qa.labels import LabelMapping
 from data_gen.qa.scene_records import scene_qa, scene_records
 from data_gen.scans.scan import FrameError, ScanError
-from data_gen.schema import COLUMNS, RECORD_SCHEMA, record_id, records_to_table, validate_record
+from data_gen.schema import (
+    CAMERA_MOTION_TYPES,
+    COLUMNS,
+    RECORD_SCHEMA,
+    record_id,
+    records_to_table,
+    validate_record,
+)
 from tests.data_gen.qa.qa_scenes import furnished_room, turning_scan
 
 CFG = QAConfig()
@@ -65,7 +72,9 @@ def test_frame_indices(records):
     assert len(frames) == len(uniform) == 16
     assert frames == sorted(set(frames)) and set(frames) <= set(ids)
     assert uniform == uniform_indices(ids, 16)
-    assert all(r["frame_indices"] == frames and r["uniform_indices"] == uniform for r in records)
+    for r in records:  # camera-motion questions number the frames shown: their uniform ones, in both
+        shown = uniform if r["question_type"] in CAMERA_MOTION_TYPES else frames
+        assert r["frame_indices"] == shown and r["uniform_indices"] == uniform, r["question_type"]
 
 
 def test_same_inputs_same_bytes_and_the_seed_matters():

@@ -70,3 +70,23 @@ def test_bad_rows_are_errors():
         aggregate([{"question_type": "object_counting", "score": 48.0}])
     with pytest.raises(ValueError, match="row 0"):
         aggregate([{"score": 1.0}])
+
+
+def test_camera_motion_types_are_scored_apart_from_vsi_bench():
+    rows = (
+        [{"question_type": "object_counting", "score": 0.5}] * 2
+        + [{"question_type": "camera_displacement", "score": 0.8}] * 3
+        + [{"question_type": "camera_movement_direction", "score": 0.0}, {"question_type": "camera_movement_direction", "score": 1.0}]
+    )
+    result = aggregate(rows)
+    # VSI-Bench's figures see only the counting rows.
+    assert result["per_task"] == {"object_counting": 50.0} and result["micro"] == 50.0 and result["macro"] == 50.0
+    assert result["counts"] == {"object_counting": 2} and result["num_rows"] == 2
+    camera = result["camera_motion"]
+    assert camera["per_task"] == pytest.approx({"camera_displacement": 80.0, "camera_movement_direction": 50.0})
+    assert camera["mean"] == pytest.approx(65.0) and camera["num_rows"] == 5
+    assert camera["counts"] == {"camera_displacement": 3, "camera_movement_direction": 2}
+    # Without VSI-Bench rows there is no VSI-Bench score; without camera rows no camera block.
+    alone = aggregate(rows[2:])
+    assert alone["per_task"] == {} and alone["micro"] is None and alone["macro"] is None
+    assert "camera_motion" not in aggregate(rows[:2])

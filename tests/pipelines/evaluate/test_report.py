@@ -85,3 +85,23 @@ def test_unreadable_videos_get_an_as_reported_and_an_over_decodable_row(tmp_path
     assert "| scannet/2.mp4 | 1 | cannot be decoded |" in md and "Scoring: `lenient`" in md
     table = pq.read_table(tmp_path / "predictions.parquet").to_pylist()
     assert table[2]["error"] == "scannet/2.mp4: cannot be decoded" and table[2]["prediction"] is None
+
+
+def test_camera_motion_is_reported_apart(tmp_path):
+    preds = [*predictions(),
+             {**predictions()[0], "id": "c", "question_type": "camera_displacement", "score": 0.6},
+             {**predictions()[1], "id": "d", "question_type": "obj_obj_rel_position", "score": 1.0}]  # fmt: skip
+    result = aggregate(preds)
+    paths = write_report(tmp_path / "eval", result, preds, {"model": "m", "source": "s", "scoring": "official"})
+    report = json.loads(paths["report.json"].read_text())
+    assert report["micro"] == 50.0  # the two VSI-Bench rows only
+    assert report["camera_motion"]["mean"] == 80.0
+    md = paths["report.md"].read_text()
+    assert "| camera_displacement | 1 | 60.0 |" in md and "| obj_obj_rel_position | 1 | 100.0 |" in md
+    assert "| **mean** | 2 | **80.0** |" in md
+    lines = text_table(result).splitlines()
+    assert lines[-1].split() == ["camera", "motion", "2", "80.0", "–", "–", "–"]
+    # Camera rows alone: the VSI-Bench row has no score, and nothing breaks.
+    alone = aggregate(preds[2:])
+    paths = write_report(tmp_path / "alone", alone, preds[2:], {"model": "m", "source": "s", "scoring": "official"})
+    assert "| **ours** | **–** |" in paths["report.md"].read_text()
