@@ -40,7 +40,7 @@ from data_gen.qa.config import QAConfig  # noqa: E402
 from data_gen.qa.frame_selection import uniform_indices  # noqa: E402
 from data_gen.qa.labels import LabelMapping  # noqa: E402
 from data_gen.qa.metadata import SceneMetadata, first_appearances, footprints, room_geometry, scene_objects  # noqa: E402
-from data_gen.qa.scene_records import _share_depth, metadata_records, scene_frames  # noqa: E402
+from data_gen.qa.scene_records import _share_depth, metadata_records, scene_frames, shown_camera_fields  # noqa: E402
 from data_gen.scans.scannet import read_color_frames, read_scan, read_scan_stream  # noqa: E402
 
 SCANNET_SCENES = 1513
@@ -97,10 +97,9 @@ def stage_times(scene: Path, qa: QAConfig, labels: LabelMapping) -> dict[str, fl
     frame_indices, uniform = scene_frames(shared, qa)
     out["selection"] = time.perf_counter() - t
     t = time.perf_counter()
-    poses = tuple(tuple(float(v) for v in shared.frames.pose(i)[:3].reshape(-1)) for i in uniform)
     meta = SceneMetadata(scene_name=scan.name, dataset=scan.dataset, fps=fps, floor_z=floor_z, room_area=area,
                          room_center=centre, objects=[o for o, _ in objects], first_appearance=appearances,
-                         shown_frames=tuple(uniform), shown_poses=poses, floor_grid=floor)  # fmt: skip
+                         floor_grid=floor, **shown_camera_fields(shared, uniform))  # fmt: skip
     metadata_records(meta, qa, 0, video=scan.name, frame_indices=frame_indices, uniform_indices=uniform)
     out["questions"] = time.perf_counter() - t
     fresh = read_scan_stream(scene)

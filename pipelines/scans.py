@@ -37,6 +37,7 @@ def run(cfg: RunConfig, log=print) -> Path:
         width=syn.width,
         height=syn.height,
         sens=syn.sens,
+        layout=syn.layouts,
         **syn.sizes(),
     )
     _log_wandb(cfg, len(scenes))

@@ -129,6 +129,8 @@ class LabelMapping:
         if self.vocabulary == "open":
             return (None, "a catch-all label") if name in self.excluded or raw in self.excluded else (name, None)
         vocabulary = VSIBENCH_VOCABULARY.get(dataset, VSIBENCH_VOCABULARY["scannet"])
+        if raw in vocabulary:  # a source's own name for one of its categories (ARKitScenes' washer, ScanNet++'s trash can)
+            return raw, None
         return (name, None) if name in vocabulary else (None, f"{name!r} is not in the vsibench vocabulary")
 
 

@@ -213,7 +213,8 @@ def scene_objects(
         if len(vids) < config.min_instance_vertices:
             continue
         fit = minimal_obb if config.boxes == "minimal" else upright_box
-        out.append((ObjectMeta(int(inst.object_id), category, fit(scan.vertices[vids]), len(vids)), vids))
+        box = Box3D(*inst.box) if inst.box is not None else fit(scan.vertices[vids])  # a source's own box wins
+        out.append((ObjectMeta(int(inst.object_id), category, box, len(vids)), vids))
     return without_fragments(out, config.fragment_ratio)
 
 

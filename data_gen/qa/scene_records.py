@@ -133,13 +133,21 @@ def scene_qa(
             break
         except FrameError as e:
             scan = scan.without_frames({e.frame: str(e)})
-    poses = tuple(tuple(float(v) for v in scan.frames.pose(i)[:3].reshape(-1)) for i in uniform)
-    k = scan.intrinsic_color
-    camera = (float(k[0, 0]), float(k[1, 1]), float(k[0, 2]), float(k[1, 2]), *map(float, scan.color_size))
-    meta = dataclasses.replace(meta, shown_frames=tuple(uniform), shown_poses=poses, shown_camera=camera)
+    meta = dataclasses.replace(meta, **shown_camera_fields(scan, uniform))
     records = metadata_records(meta, config, seed, video=scan.name, frame_indices=frame_indices,
                                uniform_indices=uniform)  # fmt: skip
     return records, meta
+
+
+def shown_camera_fields(scan: Scan, frames: list[int]) -> dict[str, tuple]:
+    """SceneMetadata's fields for the frames every record shows: their ids, the camera-to-world pose
+    [3, 4] of each (row-major) and the colour camera (fx, fy, cx, cy, width, height)."""
+    k = scan.intrinsic_color
+    return {
+        "shown_frames": tuple(int(i) for i in frames),
+        "shown_poses": tuple(tuple(float(v) for v in scan.frames.pose(i)[:3].reshape(-1)) for i in frames),
+        "shown_camera": (float(k[0, 0]), float(k[1, 1]), float(k[0, 2]), float(k[1, 2]), *map(float, scan.color_size)),
+    }
 
 
 def metadata_records(

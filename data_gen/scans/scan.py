@@ -50,13 +50,22 @@ class SkippedInstance(NamedTuple):
     reason: str
 
 
+class AnnotatedBox(NamedTuple):
+    """An object's box as a source annotates it (ARKitScenes' `obbAligned`), aligned frame."""
+
+    center: np.ndarray  # [3] metres
+    axes: np.ndarray  # [3, 3] unit box axes as rows
+    extents: np.ndarray  # [3] full side lengths along the axes, metres
+
+
 @dataclass(frozen=True)
 class Instance:
-    """One annotated object (a segGroup of the aggregation file)."""
+    """One annotated object (a segGroup of the aggregation file, or an annotated box)."""
 
     object_id: int
     label: str
     vertex_ids: np.ndarray  # [K] int64 indices into Scan.vertices
+    box: AnnotatedBox | None = None  # the source's own box, used as the object's box when given
 
 
 class Frames(Protocol):

@@ -1,5 +1,8 @@
 """ScanNet's scene-folder layout read into an aligned `Scan` (`read_scan`; `scannet_write.write_scan`
-is the inverse).
+is the inverse). `read_scan`, `read_color_frames` and `color_frame_ids` also read an ARKitScenes
+3DOD scene folder (`arkitscenes.py`, recognised by its `<video_id>_3dod_annotation.json`) and a
+ScanNet++ one (`scannetpp.py`, by its `scans/mesh_aligned_0.05.ply`), so everything downstream
+reads any of the three sources through them.
 
 A scene folder `scans/<scene>/` holds `<scene>.txt` (key = value lines, incl. axisAlignment),
 `<scene>_vh_clean_2.ply`, `<scene>_vh_clean_2.0.010000.segs.json`, `<scene>.aggregation.json`
@@ -47,6 +50,12 @@ from pathlib import Path
 import numpy as np
 
 from data_gen.scans.annotations import read_instances, read_seg_indices
+from data_gen.scans.arkitscenes import (
+    arkit_color_frame_ids,
+    is_arkit_scene,
+    read_arkit_color_frames,
+    read_arkit_scene,
+)
 from data_gen.scans.codecs import (
     DEPTH_SHIFT_MM,
     decode_image,
@@ -71,6 +80,12 @@ from data_gen.scans.scan_frames import (
     SensFrames,
     list_frame_files,
     read_matrix_txt,
+)
+from data_gen.scans.scannetpp import (
+    is_scannetpp_scene,
+    read_scannetpp_color_frames,
+    read_scannetpp_scene,
+    scannetpp_color_frame_ids,
 )
 from data_gen.scans.sens import SensFile, read_sens_header
 
@@ -107,6 +122,10 @@ def read_scan(scene_dir: str | Path, *, max_bad_frame_fraction: float = MAX_BAD_
     frame_check: "headers" checks each image's container bytes while listing (cheap; damage that
         only decoding shows surfaces as FrameError when the frame is read), "decode" decodes them.
     """
+    if is_arkit_scene(scene_dir):
+        return read_arkit_scene(scene_dir, max_bad_frame_fraction=max_bad_frame_fraction, frame_check=frame_check)
+    if is_scannetpp_scene(scene_dir):
+        return read_scannetpp_scene(scene_dir, max_bad_frame_fraction=max_bad_frame_fraction, frame_check=frame_check)
     root, info, info_path, align = _scene_info(scene_dir, max_bad_frame_fraction, frame_check)
     name = root.name
     mesh = read_ply(root / f"{name}_vh_clean_2.ply")
@@ -161,6 +180,10 @@ def read_color_frames(scene_dir: str | Path, ids: list[int]) -> list[np.ndarray]
     frame index and those frames: no mesh, annotations, poses or depth. What a worker that shows a
     scan's frames needs; the ids come from the scan's own listing (`read_scan`), which checked
     them. Missing or undecodable images raise FrameError naming them."""
+    if is_arkit_scene(scene_dir):
+        return read_arkit_color_frames(scene_dir, ids)
+    if is_scannetpp_scene(scene_dir):
+        return read_scannetpp_color_frames(scene_dir, ids)
     root = Path(scene_dir)
     if any((root / d).is_dir() for d in _EXPORT_DIRS):
         folder, files = root, list_frame_files(root, EXPORT_KINDS[0])
@@ -211,6 +234,10 @@ def _check_damage(root: Path, frames: Frames, max_fraction: float) -> None:
 def color_frame_ids(scene_dir: str | Path) -> list[int]:
     """The frame ids that have a colour image, from file names (or the `.sens` header) only: cheap,
     no pose read, no image checked. For existence checks before reading; ScanError if no stream."""
+    if is_arkit_scene(scene_dir):
+        return arkit_color_frame_ids(scene_dir)
+    if is_scannetpp_scene(scene_dir):
+        return scannetpp_color_frame_ids(scene_dir)
     root = Path(scene_dir)
     if any((root / d).is_dir() for d in _EXPORT_DIRS):
         return sorted(list_frame_files(root, EXPORT_KINDS[0]))

@@ -95,29 +95,76 @@ def generate_scene(
     return scan, objects
 
 
+LAYOUTS = ("scannet", "arkitscenes", "scannetpp")
+SCANNETPP_LABELS = {"trash bin": "trash can"}  # ScanNet++'s free-text labels name it so
+# ARKitScenes annotates only its own 17 classes; catalogue names it writes otherwise. Objects of
+# other categories stay in the mesh, unannotated, as in a real ARKitScenes scene.
+ARKIT_TAXONOMY = frozenset({"cabinet", "refrigerator", "shelf", "stove", "bed", "sink", "washer", "toilet", "bathtub",
+                            "oven", "dishwasher", "fireplace", "stool", "chair", "table", "tv_monitor", "sofa"})  # fmt: skip
+ARKIT_LABELS = {"tv": "tv_monitor", "washing machine": "washer", "desk": "table", "bookshelf": "shelf",
+                "closet": "cabinet", "dresser": "cabinet", "nightstand": "cabinet"}  # fmt: skip
+
+
 def synthesize_scans(
     out_dir: Path, num_scenes: int, seed: int, *, num_frames: int = 96, width: int = 320, height: int = 240,
-    sens: bool = False, **sizes,
+    sens: bool = False, layout: str | tuple[str, ...] | list[str] = "scannet", first_index: int = 0, **sizes,
 ) -> list[Path]:
     """Write `out_dir/scans/scene0000_00`, ... (ScanNet layout) and ScanNet's label table
     `out_dir/scans/scannetv2-labels.combined.tsv` for their raw labels; returns the scene folders in
     order. The scene types take turns (`run_scene_type`), so a few scenes show every kind of room.
     `sizes`: `depth_size`, `color_scale`, `mesh_step_scale` of `generate_scene`. Frames are
-    rendered as they are written (the memory of one frame, whatever the scene's length)."""
+    rendered as they are written (the memory of one frame, whatever the scene's length).
+
+    layout="arkitscenes" writes ARKitScenes' 3DOD layout instead (`scans/<video id>/`, ids 41000000
+    + index; each object annotated with its exact box under ARKitScenes' label for it), and
+    layout="scannetpp" ScanNet++'s (`scans/<10 hex digits>/`, iPhone stream), for testing those
+    readers and builds that mix sources. A list of layouts takes turns by scene index.
+    `first_index` numbers the scenes from there (to add scenes beside existing ones)."""
     # The I/O layer, imported here so that generation needs none.
     from data_gen.scans.label_table import FILE_NAME, write_label_table
-    from data_gen.scans.scannet_write import write_scan
 
+    layouts = [layout] if isinstance(layout, str) else list(layout)
+    if not layouts or any(x not in LAYOUTS for x in layouts):
+        raise ValueError(f"layout must be one of {LAYOUTS} (or a list of them), got {layout!r}")
     scans = Path(out_dir) / "scans"
     paths = []
-    for index in range(num_scenes):
-        name = f"scene{index:04d}_00"
-        scan, _ = generate_scene(name, scene_seed(seed, index), num_frames=num_frames, width=width,
-                                 height=height, scene_type=run_scene_type(seed, index), stream=True, **sizes)
-        paths.append(write_scan(scan, scans / name, sens=sens))
+    for index in range(first_index, first_index + num_scenes):
+        layout = layouts[index % len(layouts)]
+        name = {"scannet": f"scene{index:04d}_00", "arkitscenes": str(41000000 + index),
+                "scannetpp": f"{index:010x}"}[layout]  # fmt: skip
+        scan, objects = generate_scene(name, scene_seed(seed, index), num_frames=num_frames, width=width,
+                                       height=height, scene_type=run_scene_type(seed, index), stream=True, **sizes)
+        paths.append(_write(scan, objects, scans / name, layout, sens))
     scans.mkdir(parents=True, exist_ok=True)
     write_label_table(scans / FILE_NAME, label_table_rows())
     return paths
+
+
+def _write(scan: Scan, objects: list[SceneObject], folder: Path, layout: str, sens: bool) -> Path:
+    if layout == "scannet":
+        from data_gen.scans.scannet_write import write_scan
+
+        return write_scan(scan, folder, sens=sens)
+    if layout == "scannetpp":
+        from data_gen.scans.scannetpp_write import write_scannetpp_scene
+
+        labels = {o.object_id: SCANNETPP_LABELS.get(o.label, o.raw_label or o.label) for o in objects}
+        return write_scannetpp_scene(scan, folder, label_of=lambda inst: labels.get(inst.object_id))
+    from data_gen.scans.arkitscenes_write import write_arkit_scene
+    from data_gen.scans.scan import AnnotatedBox
+
+    by_id = {o.object_id: o for o in objects}
+    boxed = []
+    for inst in scan.instances:
+        o = by_id.get(inst.object_id)
+        if o is not None:
+            axes = np.array([[np.cos(o.yaw), np.sin(o.yaw), 0.0], [-np.sin(o.yaw), np.cos(o.yaw), 0.0], [0.0, 0.0, 1.0]])
+            inst = dataclasses.replace(inst, box=AnnotatedBox(np.asarray(o.center, float), axes, np.asarray(o.size, float)))
+        boxed.append(inst)
+    labels = {o.object_id: ARKIT_LABELS.get(o.label, o.label) for o in objects}
+    labels = {k: v for k, v in labels.items() if v in ARKIT_TAXONOMY}
+    return write_arkit_scene(dataclasses.replace(scan, instances=boxed), folder,
+                             label_of=lambda inst: labels.get(inst.object_id))  # fmt: skip
 
 
 def scene_seed(seed: int, index: int) -> int:

@@ -58,11 +58,18 @@ class SynthConfig(Section):
         1.0, gt=0, le=1, description="multiplies the mesh grid spacing (0.5: ~4x the vertices)"
     )
     sens: bool = Field(False, description="write frames as one .sens file instead of exported folders")
+    layouts: list[Literal["scannet", "arkitscenes", "scannetpp"]] = Field(
+        default_factory=lambda: ["scannet"], min_length=1,
+        description="scene layouts, taking turns by scene: ScanNet's, ARKitScenes' 3DOD or ScanNet++'s (iPhone)",
+    )
 
     @model_validator(mode="after")
     def _sizes_agree(self):
         if (self.depth_width is None) != (self.depth_height is None):
             raise ValueError("set depth_width and depth_height together (or neither: depth at the colour size)")
+        if "arkitscenes" in self.layouts and self.depth_width is not None and (self.depth_width, self.depth_height) != (
+                self.width, self.height):
+            raise ValueError("layouts with arkitscenes need depth at the colour size (ARKitScenes' frames share one size)")
         if self.width % self.color_scale or self.height % self.color_scale:
             raise ValueError(f"color_scale={self.color_scale} must divide width and height ({self.width}x{self.height})")
         return self

@@ -70,3 +70,17 @@ def test_bad_frame_folders_name_the_folder(tmp_path):
     (tmp_path / "broken" / "000.png").write_bytes(b"not a png")
     with pytest.raises(VideoError, match="000.png: cannot be read as an image"):
         read_frame_folder(tmp_path / "broken", 16)
+
+
+def test_an_arkitscenes_scan_is_read_as_a_scan(tmp_path):
+    """Workers open an ARKitScenes scene folder like a ScanNet one: its colour frames by id, and
+    without ids the rule's uniform ones (the same images its reader returns)."""
+    from data_gen.scans.scannet import read_scan
+    from data_gen.synthetic.scenes import synthesize_scans
+    from pipelines.media import FrameRule, load_clip
+
+    (scene,) = synthesize_scans(tmp_path, 1, seed=0, num_frames=12, width=32, height=24, layout="arkitscenes")
+    scan = read_scan(scene)
+    clip = load_clip("scan", [str(scene)], [0, 5, 11], FrameRule(num_frames=4))
+    assert [f.tolist() for f in clip.frames] == [scan.frames.color(i).tolist() for i in (0, 5, 11)]
+    assert len(load_clip("scan", [str(scene)], [], FrameRule(num_frames=4)).frames) == 4

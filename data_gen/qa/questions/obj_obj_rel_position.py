@@ -26,6 +26,8 @@ ANSWERS = ("left", "right")
 
 
 def generate(meta: SceneMetadata, rng: np.random.Generator, config: QAConfig) -> list[dict[str, Any]]:
+    if not meta.shown_camera:  # no camera model: nothing can be said to be in view
+        return []
     frames, objects = shown_frames(meta), meta.unique_objects()
     n = len(objects)
     space = [(f, a, b) for f in range(len(frames)) for a in range(n) for b in range(n) if a != b]

@@ -182,24 +182,34 @@ def test_scene_content_hash_is_sha256_of_sorted_paths_and_bytes(scans, tmp_path)
     assert scene_content_hash(scene) != before
 
 
-def test_every_type_joins_the_build_when_the_mix_gives_it_a_share(tmp_path, ray_session):
-    """With data.build.mix.route_planning and camera_motion set, the build holds all ten VSI-Bench
-    types and the five camera-motion types; each camera-motion record shows its uniform frames, and a
-    displacement answer is the distance between the camera centres of the two frames it names, read
+def test_every_type_from_three_layouts_when_the_mix_gives_it_a_share(tmp_path, ray_session):
+    """One scans folder with a scene in each layout (ScanNet, ARKitScenes, ScanNet++) builds into one
+    dataset. With data.build.mix.route_planning and camera_motion set, it holds all ten VSI-Bench
+    types and the five camera-motion types; every record names its source in `dataset` and asks only
+    about that source's VSI-Bench categories. Each camera-motion record shows its uniform frames, and
+    a displacement answer is the distance between the camera centres of the two frames it names, read
     from the scan's own pose files."""
     from data_gen.build.config import PAPER_MIX
+    from data_gen.qa.labels import VSIBENCH_VOCABULARY
     from data_gen.schema import CAMERA_MOTION_TYPES, VSI_BENCH_TYPES
 
-    synthesize_scans(tmp_path, 3, seed=5, num_frames=144, width=96, height=72)  # long enough for appearance order
+    for k, layout in enumerate(("scannet", "arkitscenes", "scannetpp")):  # long enough for appearance order
+        synthesize_scans(tmp_path, 1, seed=5, num_frames=144, width=96, height=72, layout=layout, first_index=k)
     scans = tmp_path / "scans"
     card = build(scans, tmp_path, mix={**PAPER_MIX, "route_planning": 5.0, "camera_motion": 15.0})
+    assert card["rejects"] == []
     rows = [r for split in ("train", "val") for r in pq.read_table(tmp_path / "dataset" / split).to_pylist()]
     assert {r["question_type"] for r in rows} == {*VSI_BENCH_TYPES, *CAMERA_MOTION_TYPES}
+    assert {(r["dataset"], r["scene_name"]) for r in rows} == {
+        ("synthetic", "scene0000_00"), ("arkitscenes", "41000001"), ("scannetpp", "0000000002")}  # fmt: skip
+    meta_info = json.loads((tmp_path / "dataset" / "meta_info.json").read_text())
+    for scene, source in (("41000001", "arkitscenes"), ("0000000002", "scannetpp")):
+        assert set(meta_info[scene]["object_counts"]) <= VSIBENCH_VOCABULARY[source], scene
     camera = [r for r in rows if r["question_type"] in CAMERA_MOTION_TYPES]
     assert 0 < card["counts"]["train"]["mix_percent"]["camera_motion"]
     for r in camera:
         assert r["frame_indices"] == r["uniform_indices"] and len(r["frame_indices"]) == QA.num_frames
-    r = next(r for r in camera if r["question_type"] == "camera_displacement")
+    r = next(r for r in camera if r["question_type"] == "camera_displacement" and r["dataset"] == "synthetic")
     i, j = json.loads(r["meta"])["numbers"]
     assert f"between frame {i} and frame {j}," in r["question"]
     pose_dir = scans / r["scene_name"] / "pose"
