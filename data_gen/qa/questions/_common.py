@@ -111,6 +111,26 @@ def shuffled_space(
             yield t
 
 
+def pooled_combinations(
+    rng: np.random.Generator, pools: list[list[int]], r: int, max_enumerated: int
+) -> Iterator[tuple[int, tuple[int, ...]]]:
+    """Distinct (pool index, sorted r-combination of that pool) in a seeded random order, over every
+    pool (e.g. an anchor and the categories it may be compared with). A draw from a pool too small
+    yields (index, ()), which callers skip."""
+    total = sum(math.comb(len(pool), r) for pool in pools)
+
+    def enumerate_all() -> list[tuple]:
+        return [(k, combo) for k, pool in enumerate(pools) for combo in itertools.combinations(pool, r)]
+
+    def draw(g: np.random.Generator) -> tuple:
+        k = int(g.integers(len(pools)))
+        if len(pools[k]) < r:
+            return (k, ())
+        return (k, tuple(sorted(int(j) for j in g.choice(pools[k], r, replace=False))))
+
+    return shuffled_space(rng, total, enumerate_all, draw, max_enumerated)
+
+
 def random_tuples(
     rng: np.random.Generator, n: int, r: int, ordered: bool, max_enumerated: int
 ) -> Iterator[tuple[int, ...]]:

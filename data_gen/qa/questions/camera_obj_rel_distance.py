@@ -6,8 +6,6 @@ of each other."""
 
 from __future__ import annotations
 
-import itertools
-import math
 from typing import Any
 
 import numpy as np
@@ -15,7 +13,14 @@ import numpy as np
 from data_gen.qa.config import QAConfig
 from data_gen.qa.metadata import SceneMetadata
 from data_gen.qa.questions._camera import FRAMES_NOTE, point_box_distance, seen_by, shown_frames
-from data_gen.qa.questions._common import LetterRotation, lettered, r4, record, shuffled_space, take_valid
+from data_gen.qa.questions._common import (
+    LetterRotation,
+    lettered,
+    pooled_combinations,
+    r4,
+    record,
+    take_valid,
+)
 from data_gen.qa.questions.object_rel_distance import NUM_CHOICES, rejection
 
 QUESTION_TYPE = "camera_obj_rel_distance"
@@ -28,16 +33,6 @@ def generate(meta: SceneMetadata, rng: np.random.Generator, config: QAConfig) ->
     categories = sorted(by_category)
     # Per frame, the categories seen by then; the candidates are (frame, 4 of them).
     seen = [[j for j, c in enumerate(categories) if seen_by(meta, by_category[c][0], f)] for f in frames]
-    total = sum(math.comb(len(s), NUM_CHOICES) for s in seen)
-
-    def enumerate_all() -> list[tuple]:
-        return [(k, combo) for k, s in enumerate(seen) for combo in itertools.combinations(s, NUM_CHOICES)]
-
-    def draw(g: np.random.Generator) -> tuple:
-        k = int(g.integers(len(frames)))
-        if len(seen[k]) < NUM_CHOICES:
-            return (k, ())
-        return (k, tuple(sorted(int(j) for j in g.choice(seen[k], NUM_CHOICES, replace=False))))
 
     letters = LetterRotation(rng, NUM_CHOICES)
 
@@ -59,5 +54,5 @@ def generate(meta: SceneMetadata, rng: np.random.Generator, config: QAConfig) ->
                       details={"number": frame.number, "distances_m": {c: r4(distance[c]) for c in order}},
                       options=lettered(order))  # fmt: skip
 
-    candidates = shuffled_space(rng, total, enumerate_all, draw, config.max_enumerated)
+    candidates = pooled_combinations(rng, seen, NUM_CHOICES, config.max_enumerated)
     return take_valid(candidates, build, config.cap(QUESTION_TYPE))

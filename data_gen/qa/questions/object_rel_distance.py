@@ -9,14 +9,20 @@ never decided by annotation noise.
 from __future__ import annotations
 
 import itertools
-import math
 from typing import Any
 
 import numpy as np
 
 from data_gen.qa.config import QAConfig
 from data_gen.qa.metadata import SceneMetadata
-from data_gen.qa.questions._common import LetterRotation, lettered, r4, record, shuffled_space, take_valid
+from data_gen.qa.questions._common import (
+    LetterRotation,
+    lettered,
+    pooled_combinations,
+    r4,
+    record,
+    take_valid,
+)
 
 QUESTION_TYPE = "object_rel_distance"
 TEMPLATE = (
@@ -47,16 +53,6 @@ def generate(meta: SceneMetadata, rng: np.random.Generator, config: QAConfig) ->
     )
     # Candidate space: (anchor index, sorted 4 other category indices).
     others = [[j for j, c in enumerate(categories) if c != a.category] for a in anchors]
-    total = sum(math.comb(len(o), NUM_CHOICES) for o in others)
-
-    def enumerate_all() -> list[tuple]:
-        return [(i, combo) for i, o in enumerate(others) for combo in itertools.combinations(o, NUM_CHOICES)]
-
-    def draw(g: np.random.Generator) -> tuple:
-        i = int(g.integers(len(anchors)))
-        if len(others[i]) < NUM_CHOICES:
-            return (i, ())
-        return (i, tuple(sorted(int(j) for j in g.choice(others[i], NUM_CHOICES, replace=False))))
 
     letters = LetterRotation(rng, NUM_CHOICES)
 
@@ -90,5 +86,5 @@ def generate(meta: SceneMetadata, rng: np.random.Generator, config: QAConfig) ->
             options=lettered(order),
         )
 
-    candidates = shuffled_space(rng, total, enumerate_all, draw, config.max_enumerated)
+    candidates = pooled_combinations(rng, others, NUM_CHOICES, config.max_enumerated)
     return take_valid(candidates, build, config.cap(QUESTION_TYPE))
