@@ -28,6 +28,7 @@ spread subset when the record lists more than asked for; a record that lists non
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -155,7 +156,11 @@ def record_clip(record: dict[str, Any], *, sampling: str, rule: media.FrameRule)
     (`frame_ids`), or what `rule` picks when it lists none. Raises RecordError naming the record
     and the file."""
     ids = frame_ids(record, sampling=sampling, num_frames=rule.num_frames)
+    paths = list(record["media_paths"])
+    if record.get("question_type") in CAMERA_MOTION_TYPES:  # its question numbers every frame it lists
+        listed = len(paths) if record["media_kind"] == "images" else len(ids)
+        rule = dataclasses.replace(rule, num_frames=max(rule.num_frames, listed))
     try:
-        return media.load_clip(record["media_kind"], list(record["media_paths"]), ids, rule)
+        return media.load_clip(record["media_kind"], paths, ids, rule)
     except media.VideoError as e:
         raise RecordError(f"record {record['id']}: {e}") from e

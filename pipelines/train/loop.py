@@ -92,6 +92,21 @@ def count_bad_samples(job: TrainJob, stage: str, failures: list[str], *, fatal: 
     return bool(fatal_ranks or over)
 
 
+PREEMPT_FILE = "preempt.request"  # run_dir/<stage>/: the driver got SIGTERM; stop at the next step
+
+
+def preempt_file(run_path, stage: str):
+    return run_path / stage / PREEMPT_FILE
+
+
+def preemption_requested(job: TrainJob, stage: str) -> bool:
+    """Collective, once a step: whether any rank sees the driver's stop request (a SIGTERM, as a
+    spot reclaim sends it). Ranks agree through one all-reduce, so all stop at the same step even
+    when the file appears while they check."""
+    seen = preempt_file(job.cfg.run_path, stage).exists()
+    return all_reduce_sum([float(seen)], job.engine.device)[0] > 0
+
+
 def learning_rates(engine, group_names: list[str]) -> dict[str, float]:
     """`lr_llm`, `lr_connector`: the rates the engine's next update uses, per parameter role."""
     lrs = dict(zip(group_names, engine.get_lr(), strict=True))
@@ -99,11 +114,14 @@ def learning_rates(engine, group_names: list[str]) -> dict[str, float]:
 
 
 def end_of_step(job: TrainJob, stage: str, *, seen: str) -> None:
-    """After `job.step` was counted: checkpoint when due (every <stage>.save_steps, and at an
-    early stop), recording `seen` (samples or prompts so far); then the failure test hook."""
+    """After `job.step` was counted: stop here when the driver asked (`preemption_requested`);
+    checkpoint when due (every <stage>.save_steps, and at an early stop), recording `seen`
+    (samples or prompts so far); then the failure test hook."""
     from pipelines.train.ray_trainer import inject_failure
 
     section = getattr(job.cfg, stage)
+    if job.step < job.stop_step and preemption_requested(job, stage):
+        job.stop_step = job.step  # checkpoint now (an early stop), then the loop ends
     if checkpointing.checkpoint_due(job.step, save_steps=section.save_steps, stop_step=job.stop_step,
                                     total_steps=job.plan.total_steps):  # fmt: skip
         state = {**job.trainer_state, seen: job.step * job.plan.global_batch,

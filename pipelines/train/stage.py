@@ -12,8 +12,12 @@ need, the start line, the trainer and the inputs its meta.json records.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-from collections.abc import Callable, Iterable
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +26,7 @@ import pyarrow as pa
 
 from data_gen.errors import InputError
 from pipelines.config import RunConfig
-from pipelines.run_meta import is_complete, read_meta, write_meta
+from pipelines.run_meta import is_complete, read_meta, write_meta, write_text_atomic
 from pipelines.train import checkpointing, loop
 from pipelines.train.data import GoodRecords
 from pipelines.train.records_file import RecordsWriter
@@ -144,9 +148,30 @@ class StageHooks:
     meta_inputs: Callable[[RunConfig, Any], dict]
 
 
+@contextlib.contextmanager
+def on_sigterm(request: Path, name: str, log) -> Iterator[None]:
+    """While training: SIGTERM (a spot reclaim, `ray job stop`) writes `request`, which the workers
+    see at the next step boundary (`loop.preemption_requested`): they checkpoint there and stop, and
+    the job exits 0. Only in the main thread (signals cannot be caught elsewhere)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handle(signum, frame) -> None:
+        write_text_atomic(request, f"SIGTERM at {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+        log(f"[{name}] SIGTERM: checkpointing at the next step boundary, then stopping")
+
+    previous = signal.signal(signal.SIGTERM, handle)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run_stage(cfg: RunConfig, hooks: StageHooks, log=print) -> Path | None:
     """Train (or resume) and export run_dir/<stage>/final; returns it, or None when stopped early by
-    <stage>.stop_at_step. Skipped when already finished with the same settings."""
+    <stage>.stop_at_step or by SIGTERM (`on_sigterm`). Skipped when already finished with the same
+    settings."""
     name = hooks.name
     out = cfg.run_path / name
     key = hooks.stage_hash(cfg)
@@ -162,15 +187,24 @@ def run_stage(cfg: RunConfig, hooks: StageHooks, log=print) -> Path | None:
     ensure_ray(cfg.log_level)
     hooks.check_resources(cfg)
     loop.stop_file(cfg.run_path, name).unlink(missing_ok=True)
+    preempt = loop.preempt_file(cfg.run_path, name)
+    preempt.unlink(missing_ok=True)
     where = f"resuming at step {prep.start_step}" if prep.start_step else "from scratch"
     log(f"[{name}] {hooks.start_line(cfg, prep)}, {where}")
     total = prep.plan.total_steps
     trainer = hooks.build_trainer(cfg, prep)
-    with MetricsFollower(out / "metrics.jsonl", total_steps=total, log=log, tag=name):
+    with MetricsFollower(out / "metrics.jsonl", total_steps=total, log=log, tag=name), on_sigterm(preempt, name, log):
         trainer.fit()
     stopped = loop.stop_file(cfg.run_path, name)
     if stopped.exists():
         raise BadSamplesError(f"[{name}] {stopped.read_text().strip()}")
+    if preempt.exists():  # SIGTERM: stopped at a checkpoint, unless the last step came first
+        preempt.unlink()
+        state = checkpointing.latest_state(checkpointing.storage_dir(cfg.run_path, name)) or {}
+        step = int(state.get("step", prep.start_step))
+        if step < total and not (out / "final").is_dir():
+            log(f"[{name}] stopped at step {step}; re-run to resume")
+            return None
     stop = getattr(cfg, name).stop_at_step
     if 0 <= stop < total:
         log(f"[{name}] stopped at step {max(stop, prep.start_step)} ({name}.stop_at_step); run again to resume")
