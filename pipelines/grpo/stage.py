@@ -43,6 +43,7 @@ class Prepared:
     resume_key: str
     start_step: int
     bad_budget: int  # prompts that may still fail to decode during training
+    settings: dict  # named trajectory settings, recorded in every checkpoint
 
 
 def start_point(cfg: RunConfig) -> dict:
@@ -138,9 +139,11 @@ def prepare(cfg: RunConfig, log=print) -> Prepared:
     start = start_point(cfg)
     key = resume_key(cfg, records.ids, start)
     trained_with = "model, grpo, seed, workers, ZeRO stage, start point or data"
-    step = scaffold.resume_step(cfg, STAGE, key, GRPOSetupError, trained_with)
+    settings = scaffold.named_settings(cfg, STAGE, _RESUME_FREE, records=scaffold.ids_digest(records.ids),
+                                       start=start["dir"] or "", start_meta=start["meta"])  # fmt: skip
+    step = scaffold.resume_step(cfg, STAGE, key, GRPOSetupError, trained_with, settings=settings, log=log)
     budget = scaffold.bad_sample_budget(cfg, grpo.skip_bad_records, mixture.read, len(records.skipped))
-    return Prepared(records, plan, start, key, step, budget)
+    return Prepared(records, plan, start, key, step, budget, settings)
 
 
 def check_resources(cfg: RunConfig) -> None:
@@ -163,7 +166,7 @@ def build_trainer(cfg: RunConfig, prep: Prepared):
         "plan": asdict(prep.plan),
         "start": prep.start,
         "records": str(prep.records.path),
-        "trainer_state": {"resume_key": prep.resume_key, "bad_budget": prep.bad_budget},
+        "trainer_state": {"resume_key": prep.resume_key, "bad_budget": prep.bad_budget, "settings": prep.settings},
     }
     return torch_trainer(cfg, STAGE, train_loop, loop_config)
 

@@ -35,6 +35,7 @@ class Prepared:
     resume_key: str
     start_step: int
     bad_budget: int  # samples that may still fail to decode during training
+    settings: dict  # named trajectory settings, recorded in every checkpoint
 
 
 def trajectory(cfg: RunConfig) -> list:
@@ -98,9 +99,11 @@ def prepare(cfg: RunConfig, log=print) -> Prepared:
         log(f"[{STAGE}] skipped {len(records.skipped)} bad records (sft.skip_bad_records), first: {records.skipped[0]}")
     plan = make_plan(cfg, records.num_rows)
     key = resume_key(cfg, records.ids)
-    start = scaffold.resume_step(cfg, STAGE, key, SFTSetupError, "model, sft, seed, workers, ZeRO stage or data")
+    settings = scaffold.named_settings(cfg, STAGE, _RESUME_FREE, records=scaffold.ids_digest(records.ids))
+    start = scaffold.resume_step(cfg, STAGE, key, SFTSetupError, "model, sft, seed, workers, ZeRO stage or data",
+                                 settings=settings, log=log)  # fmt: skip
     budget = scaffold.bad_sample_budget(cfg, sft.skip_bad_records, mixture.read, len(records.skipped))
-    return Prepared(records, plan, key, start, budget)
+    return Prepared(records, plan, key, start, budget, settings)
 
 
 def check_resources(cfg: RunConfig) -> None:
@@ -133,7 +136,7 @@ def build_trainer(cfg: RunConfig, prep: Prepared):
         "plan": asdict(prep.plan),
         "start_step": prep.start_step,
         "trainer_state": {"resume_key": prep.resume_key, "skipped_records": len(prep.records.skipped),
-                          "bad_budget": prep.bad_budget},
+                          "bad_budget": prep.bad_budget, "settings": prep.settings},
     }
     return torch_trainer(
         cfg, STAGE, train_loop, loop_config,

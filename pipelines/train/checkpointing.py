@@ -10,7 +10,8 @@ and copied again (a 3B ZeRO-3 checkpoint is ~40 GB with optimizer state). Ray re
 folder once every rank has reported, keeps the newest N (`CheckpointConfig(num_to_keep)`), and
 `ray.train.get_checkpoint()` hands the latest back to restarted workers, and to a re-run of the
 job with the same run_dir. A folder left half-written by a crash is never registered, and is
-replaced when that step is saved again.
+replaced when that step is saved again; rank 0 ends each one with `complete.json` (every file
+and its size), which `checkpoint_check.py` checks before a re-run resumes from it.
 
 The export gathers full weights on rank 0 (ZeRO-3 shards consolidated) and writes
 `save_pretrained` output that `modeling.load(dir)` reads.
@@ -24,6 +25,8 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+
+from pipelines.train.checkpoint_check import write_manifest
 
 STATE_FILE = "trainer_state.json"
 DS_TAG = "deepspeed"
@@ -104,6 +107,10 @@ def save(engine, folder: Path, *, step: int, trainer_state: dict, metrics: dict)
     torch.save(rng_state(), target / f"rng_rank{rank}.pt")
     if rank == 0:
         (target / STATE_FILE).write_text(json.dumps({**trainer_state, "step": step}, indent=2) + "\n")
+    if dist.is_initialized():
+        dist.barrier()  # every rank's files are written: the manifest can list them
+    if rank == 0:
+        write_manifest(target)
     ray.train.report(
         metrics,
         checkpoint=ray.train.Checkpoint.from_directory(str(target)),

@@ -28,6 +28,7 @@ from data_gen.errors import InputError
 from pipelines.config import RunConfig
 from pipelines.run_meta import is_complete, read_meta, write_meta, write_text_atomic
 from pipelines.train import checkpointing, loop
+from pipelines.train.checkpoint_check import differing_settings, set_aside_broken
 from pipelines.train.data import GoodRecords
 from pipelines.train.records_file import RecordsWriter
 from pipelines.train.source_formats import TRAIN_SCHEMA
@@ -104,15 +105,37 @@ def write_stage_records(cfg: RunConfig, stage: str, parts: Iterable[pa.Table], g
     return StageRecords(path, out.ids, skipped)
 
 
-def resume_step(cfg: RunConfig, stage: str, key: str, error: type[StageSetupError], trained_with: str) -> int:
-    """The step the newest checkpoint of `stage` resumes at (0 for none); refuses one written
-    with other settings (`key` is the resume key, `trained_with` names what counts)."""
-    state = checkpointing.latest_state(checkpointing.storage_dir(cfg.run_path, stage))
+def named_settings(cfg: RunConfig, section: str, resume_free: tuple[str, ...], **extra: Any) -> dict[str, Any]:
+    """The trajectory settings (`trajectory_settings`) by name, flat (`model.preset`, `sft.lr_llm`,
+    ...), plus `extra` (the records' digest, GRPO's start point): what a checkpoint records so that
+    a refused resume can name what changed."""
+    out: dict[str, Any] = {"seed": cfg.seed, "train.num_workers": cfg.train.num_workers,
+                           "train.zero_stage": cfg.train.zero_stage}  # fmt: skip
+    out.update({f"model.{k}": v for k, v in cfg.model.model_dump(mode="json").items()})
+    out.update({f"{section}.{k}": v for k, v in getattr(cfg, section).model_dump(mode="json").items()
+                if k not in resume_free})  # fmt: skip
+    return {**out, **extra}
+
+
+def ids_digest(ids: list[str]) -> str:
+    return hashlib.sha256("\n".join(ids).encode()).hexdigest()[:16]
+
+
+def resume_step(cfg: RunConfig, stage: str, key: str, error: type[StageSetupError], trained_with: str, *,
+                settings: dict[str, Any] | None = None, log=print) -> int:  # fmt: skip
+    """The step the newest complete checkpoint of `stage` resumes at (0 for none): broken ones are
+    set aside first (`checkpoint_check.set_aside_broken`, said in the log). Refuses one written with
+    other settings (`key` is the resume key), naming those that differ when the checkpoint recorded
+    them (`settings`), else what counts (`trained_with`)."""
+    folder = checkpointing.storage_dir(cfg.run_path, stage)
+    set_aside_broken(folder, log, stage)
+    state = checkpointing.latest_state(folder)
     if state is not None and state.get("resume_key") != key:
-        raise error(
-            f"{checkpointing.storage_dir(cfg.run_path, stage)} holds checkpoints trained with other settings "
-            f"({trained_with}); use another run_dir, or delete that folder to start over"
-        )
+        differ = differing_settings(state["settings"], settings) if "settings" in state and settings else []
+        what = ("; ".join(differ[:8]) + (f"; and {len(differ) - 8} more" if len(differ) > 8 else "")) if differ \
+            else trained_with
+        raise error(f"{folder} holds checkpoints trained with other settings ({what}); use another run_dir, or "
+                    "delete that folder to start over")  # fmt: skip
     return 0 if state is None else int(state["step"])
 
 

@@ -146,8 +146,31 @@ def test_settings_changed_under_a_checkpoint_are_refused(zero3, sft_data):
     _, resumed = zero3
     cfg = build_config(None, [*tiny_overrides(sft_data, resumed), f"sft.max_steps={STEPS}", "sft.lr_llm=5e-4",
                               "train.zero_stage=3"])  # fmt: skip
-    with pytest.raises(SFTSetupError, match="other settings"):
+    with pytest.raises(SFTSetupError, match="other settings \\(sft.lr_llm: 0.001 -> 0.0005\\)"):
         run(cfg, log=lambda _: None)
+
+
+def test_a_cut_off_checkpoint_is_set_aside_and_the_one_before_resumed(zero3, sft_data, tmp_path):
+    """Checkpoints at steps 1 and 2, then the newest loses half of its largest shard (a full disk,
+    a copy cut off). The re-run says so, moves it aside, resumes from step 1 and ends with the
+    weights of the uninterrupted run."""
+    one_go, _ = zero3
+    sft_run(sft_data, tmp_path, "train.zero_stage=3", "sft.save_steps=1", f"sft.stop_at_step={HALF}")
+    newest = tmp_path / "sft" / "checkpoints" / f"step_{HALF:08d}"
+    shard = max((p for p in newest.rglob("*.pt")), key=lambda p: p.stat().st_size)
+    size = shard.stat().st_size
+    with shard.open("r+b") as f:
+        f.truncate(size // 2)
+    lines: list[str] = []
+    cfg = build_config(None, [*tiny_overrides(sft_data, tmp_path), f"sft.max_steps={STEPS}", "train.zero_stage=3"])
+    run(cfg, log=lines.append)
+    said = "\n".join(lines)
+    rel = shard.relative_to(newest)
+    assert f"checkpoint step_{HALF:08d} is incomplete ({rel} holds {size // 2} of its {size} bytes)" in said
+    assert f"resuming from the newest complete checkpoint, step_{HALF - 1:08d}" in said
+    assert f"resuming at step {HALF - 1}" in said
+    assert (tmp_path / "sft" / "checkpoints_broken" / f"step_{HALF:08d}").is_dir()
+    assert_same_weights(tmp_path, one_go)
 
 
 def test_more_gpus_than_the_cluster_has_fails_before_training(sft_data, tmp_path):
