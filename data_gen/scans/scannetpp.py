@@ -6,9 +6,12 @@ A scene folder `<scene_id>/` holds:
   one per vertex) and `scans/segments_anno.json` (`segGroups`: `objectId`, `label` (free text),
   `segments` = segment ids, values of `segIndices`), read as ScanNet's segments and aggregation;
 - `iphone/rgb/frame_<n>.jpg` (every video frame, `<n>` 6 digits from 0), `iphone/depth/frame_<n>.png`
-  (uint16 millimetres, 256x192) and `iphone/pose_intrinsic_imu.json`: per `frame_<n>`, `aligned_pose`
-  (4x4 camera-to-world in the mesh frame, OpenCV axes) and `intrinsic` (3x3, at the colour size).
-  The raw `pose` is not the mesh's frame and is not read.
+  (uint16 millimetres, 256x192), and the poses: `iphone/colmap/` when present (COLMAP's text model:
+  `images.txt` world-to-camera quaternion + translation per registered image, `cameras.txt` the
+  camera, read as a pinhole as the toolkit does for the iPhone; only registered frames are listed),
+  else `iphone/pose_intrinsic_imu.json`: per `frame_<n>`, `aligned_pose` (4x4 camera-to-world in the
+  mesh frame, OpenCV axes) and `intrinsic` (3x3, at the colour size). The raw `pose` is not the
+  mesh's frame and is not read.
 
 Objects' boxes are fitted to their vertices, as for ScanNet (the annotation's `obb` axes are not
 documented). Colour intrinsics are the first listed frame's; depth intrinsics the same scaled to the
@@ -79,12 +82,76 @@ def _image_size(path: Path) -> tuple[int, int]:
         raise ScanError(path, f"cannot read the image size ({e})") from None
 
 
+def _quaternion_matrix(w: float, x: float, y: float, z: float) -> np.ndarray:
+    """The rotation of a unit quaternion (COLMAP's QW QX QY QZ order)."""
+    n = np.sqrt(w * w + x * x + y * y + z * z)
+    w, x, y, z = w / n, x / n, y / n, z / n
+    return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+                     [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+                     [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]])  # fmt: skip
+
+
+def _colmap_lines(path: Path) -> list[str]:
+    return [line for line in read_text(path).splitlines() if not line.startswith("#")]
+
+
+def read_colmap(folder: Path) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    """COLMAP's text model in `folder`: ({image file name: camera-to-world [4, 4]}, the first
+    camera's [4, 4] intrinsics (pinhole part of PINHOLE / OPENCV / SIMPLE_*), or None). images.txt
+    holds world-to-camera (QW QX QY QZ TX TY TZ), each image line followed by its 2D points line."""
+    poses: dict[str, np.ndarray] = {}
+    lines = _colmap_lines(folder / "images.txt")
+    for n in range(0, len(lines), 2):
+        parts = lines[n].split()
+        if len(parts) < 10:
+            if parts:
+                raise ScanError(folder / "images.txt", f"image line {n // 2 + 1}: needs IMAGE_ID QW QX QY QZ TX TY TZ CAMERA_ID NAME")
+            continue
+        try:
+            q, t = [float(v) for v in parts[1:5]], [float(v) for v in parts[5:8]]
+        except ValueError:
+            raise ScanError(folder / "images.txt", f"image line {n // 2 + 1}: not numbers") from None
+        world_to_camera = np.eye(4)
+        world_to_camera[:3, :3], world_to_camera[:3, 3] = _quaternion_matrix(*q), t
+        poses[Path(" ".join(parts[9:])).name] = np.linalg.inv(world_to_camera)  # a "video/" prefix dropped
+    k = None
+    cameras = folder / "cameras.txt"
+    if cameras.is_file():
+        for line in _colmap_lines(cameras):
+            parts = line.split()
+            if len(parts) < 5:
+                continue
+            model, params = parts[1], [float(v) for v in parts[4:]]
+            fx, fy, cx, cy = (params[0], params[0], params[1], params[2]) if model.startswith("SIMPLE") else params[:4]
+            k = np.eye(4)
+            k[0, 0], k[1, 1], k[0, 2], k[1, 2] = fx, fy, cx, cy
+            break
+    return poses, k
+
+
 def open_iphone(root: Path, check: str) -> tuple[FileFrames, np.ndarray, tuple[int, int], np.ndarray, tuple[int, int], float]:
-    """(frames, colour intrinsics, colour size, depth intrinsics, depth size, fps) of `iphone/`."""
-    doc = _pose_file(root)
+    """(frames, colour intrinsics, colour size, depth intrinsics, depth size, fps) of `iphone/`.
+    Poses and intrinsics come from `iphone/colmap/` when it is there (the frames it registered),
+    else from `pose_intrinsic_imu.json`'s `aligned_pose` and `intrinsic`."""
+    colmap = root / "iphone/colmap"
+    use_colmap = (colmap / "images.txt").is_file()
+    if use_colmap:
+        poses, k = read_colmap(colmap)
+        json_doc = _pose_file(root) if (root / POSES).is_file() else {}  # for timestamps
+        entries = {}
+        for name, pose in poses.items():
+            if m := _FRAME.fullmatch(Path(name).stem):
+                extra = {} if k is None else {"intrinsic": k[:3, :3].tolist()}
+                entries[int(m[1])] = {**json_doc.get(m[0], {}), "aligned_pose": pose.tolist(), **extra}
+        if not entries:
+            raise ScanError(colmap / "images.txt", "registers no frame_<n>.jpg of iphone/rgb")
+    else:
+        entries = {int(m[1]): v for key, v in _pose_file(root).items() if (m := _FRAME.fullmatch(key))}
     rgb = {int(m[1]): f"iphone/rgb/{n}" for n in _listing(root / "iphone/rgb") if (m := _FRAME.fullmatch(n[:-4])) and n.endswith(".jpg")}
     depth = {int(m[1]): f"iphone/depth/{n}" for n in _listing(root / "iphone/depth") if (m := _FRAME.fullmatch(n[:-4])) and n.endswith(".png")}
-    entries = {int(m[1]): v for key, v in doc.items() if (m := _FRAME.fullmatch(key))}
+    if use_colmap:  # only the frames COLMAP registered are listed
+        rgb = {i: f for i, f in rgb.items() if i in entries}
+        depth = {i: f for i, f in depth.items() if i in entries}
     ids = sorted(set(rgb) | set(depth) | set(entries))
     if not ids or not rgb or not depth:
         raise ScanError(root / "iphone", "no frames (needs rgb/frame_<n>.jpg, depth/frame_<n>.png and their poses)")

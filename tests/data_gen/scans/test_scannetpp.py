@@ -87,3 +87,26 @@ def test_synthetic_scenes_in_the_scannetpp_layout_read_back_true(tmp_path):
         i.object_id: np.unique(i.vertex_ids).tolist() for i in truth.instances if i.object_id in {j.object_id for j in scan.instances}}
     records, meta = scene_qa(scan, QAConfig(), 0)
     assert records and {o.category for o in meta.objects} <= VSIBENCH_VOCABULARY["scannetpp"]
+
+
+def test_colmap_poses_are_used_when_present(tmp_path):
+    """With iphone/colmap/ (COLMAP's text model), the frames it registered are the scan's, posed by
+    it: images.txt holds world-to-camera as QW QX QY QZ TX TY TZ (here 90 degrees about z, then a
+    shift), each image line followed by a 2D-points line; cameras.txt the pinhole."""
+    scene = hand_written_scene(tmp_path)
+    colmap = scene / "iphone/colmap"
+    colmap.mkdir()
+    h = np.sqrt(0.5)
+    (colmap / "images.txt").write_text(
+        "# Image list with two lines of data per image:\n"
+        f"1 {h} 0 0 {h} 1 2 3 1 frame_000002.jpg\n\n"
+        "2 1 0 0 0 0 0 0 1 video/frame_000000.jpg\n1.0 2.0 -1\n")  # fmt: skip
+    (colmap / "cameras.txt").write_text("# Camera list\n1 PINHOLE 80 60 90 91 41 31\n")
+    scan = read_scan(scene)
+    assert scan.frames.ids == [0, 2] and not scan.frames.skipped  # frame 1 is not registered: not listed
+    world_to_camera = np.eye(4)
+    world_to_camera[:3, :3] = [[0, -1, 0], [1, 0, 0], [0, 0, 1]]  # 90 degrees about z
+    world_to_camera[:3, 3] = [1, 2, 3]
+    np.testing.assert_allclose(scan.frames.pose(2), np.linalg.inv(world_to_camera), atol=1e-12)
+    np.testing.assert_allclose(scan.frames.pose(0), np.eye(4))
+    np.testing.assert_allclose(scan.intrinsic_color[[0, 1, 0, 1], [0, 1, 2, 2]], [90, 91, 41, 31])
