@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -187,7 +188,8 @@ def _stems(folder: Path) -> tuple[list[str], set[str]]:
         color_names = set(os.listdir(folder / "lowres_wide"))
     except OSError as e:
         raise ScanError(folder, f"needs lowres_wide/ and lowres_depth/ ({e.strerror})") from None
-    stems = {n[:-4] for n in depth_names} | {n[:-4] for n in color_names if n.endswith(".png")}
+    frame = re.compile(rf"{re.escape(folder.name.removesuffix('_frames'))}_\d+(?:\.\d+)?\.png")  # <video_id>_<t>.png
+    stems = {n[:-4] for n in [*depth_names, *color_names] if frame.fullmatch(n)}
     return sorted(stems, key=lambda s: float(_frame_time(s))), color_names
 
 
