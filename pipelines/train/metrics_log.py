@@ -15,6 +15,7 @@ dropped from metrics.jsonl so every step appears once.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -28,6 +29,19 @@ def world_rank() -> int:
     return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
 
 
+def last_step(path: Path) -> int:
+    """The highest `step` in a metrics file (0 for none or no file)."""
+    if not path.exists():
+        return 0
+    steps = []
+    for line in path.read_text().splitlines():
+        try:
+            steps.append(int(json.loads(line)["step"]))
+        except (ValueError, KeyError, TypeError):
+            continue
+    return max(steps, default=0)
+
+
 def truncate_jsonl(path: Path, last_step: int) -> None:
     """Drop lines whose `step` is past last_step (they belong to work a resume redoes)."""
     if not path.exists():
@@ -37,7 +51,11 @@ def truncate_jsonl(path: Path, last_step: int) -> None:
         for line in path.read_text().splitlines()
         if line.strip() and json.loads(line)["step"] <= last_step
     ]
-    path.write_text("".join(line + "\n" for line in kept))
+    # A new file renamed into place: a reader (the driver's MetricsFollower) sees the old or the new
+    # one, never one half rewritten, and knows it was replaced (another inode).
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("".join(line + "\n" for line in kept))
+    os.replace(tmp, path)
 
 
 class MetricsLogger:
@@ -112,7 +130,8 @@ class MetricsFollower:
         self.path, self.total, self.log, self.tag = path, total_steps, log, tag
         self.every = every or max(1, total_steps // 10)
         self.poll_s = poll_s
-        self._offset = path.stat().st_size if path.exists() else 0  # only lines written from now on
+        self._offset, self._inode = (path.stat().st_size, path.stat().st_ino) if path.exists() else (0, None)
+        self._printed = last_step(path)  # only steps past those already logged are shown
         self._stop = None
         self._thread = None
 
@@ -134,10 +153,12 @@ class MetricsFollower:
             self._read()
 
     def _read(self) -> None:
-        if not self.path.exists():
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
             return
-        if self.path.stat().st_size < self._offset:  # truncated by a resume: start over
-            self._offset = 0
+        if stat.st_ino != self._inode or stat.st_size < self._offset:  # replaced or cut by a resume: start over
+            self._inode, self._offset = stat.st_ino, 0
         with self.path.open() as f:
             f.seek(self._offset)
             lines = f.readlines()
@@ -145,8 +166,14 @@ class MetricsFollower:
                 lines.pop()
             self._offset += sum(len(line.encode()) for line in lines)
         for line in lines:
-            row = json.loads(line)
-            step = row["step"]
+            try:
+                row = json.loads(line)
+                step = row["step"]
+            except (ValueError, KeyError, TypeError):  # progress lines are best effort: never stop on one
+                continue
+            if step <= self._printed:  # shown already, or logged before this run (a resume replays them)
+                continue
+            self._printed = step
             if step % self.every == 0 or step == self.total:
                 self.log(f"[{self.tag}] step {step}/{self.total} " + progress_text(row, self.tag))
 

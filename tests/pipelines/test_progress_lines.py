@@ -16,3 +16,26 @@ def test_sft_line_adds_the_grad_norm():
     row = {"train/loss": 1.5, "train/grad_norm": 0.25, "train/lr_llm": 1e-5, "timing/step_s": 0.2,
            "perf/samples_per_s": 20.0}  # fmt: skip
     assert progress_text(row, "sft") == "loss 1.5000, grad norm 0.250, lr 1.00e-05, 0.20 s/step, 20.0 samples/s"
+
+
+def test_the_follower_survives_a_resume_rewriting_the_file_and_shows_each_step_once(tmp_path):
+    """A resume replaces metrics.jsonl (`truncate_jsonl`: kept lines, renamed into place) while the
+    driver follows it; a torn or foreign line is skipped, never fatal to the follower thread."""
+    import json
+
+    from pipelines.train.metrics_log import MetricsFollower, truncate_jsonl
+
+    path = tmp_path / "metrics.jsonl"
+    row = lambda s: json.dumps({"step": s, "train/loss": 1.0 / s}) + "\n"  # noqa: E731
+    path.write_text(row(1) + row(2) + row(3))  # a previous run's steps
+    shown: list[str] = []
+    follower = MetricsFollower(path, total_steps=6, log=shown.append, tag="sft", every=1)
+    truncate_jsonl(path, 2)  # the resume keeps steps 1-2, in a new file
+    with path.open("a") as f:
+        f.write("{not json\n" + row(3) + row(4))
+    follower._read()
+    with path.open("a") as f:
+        f.write(row(5))
+    follower._read()
+    assert [line.split()[2] for line in shown] == ["4/6", "5/6"]  # 3 was logged before; 1-2 replayed
+    assert path.read_text().splitlines()[:2] == [row(1).strip(), row(2).strip()]
