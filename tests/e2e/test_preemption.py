@@ -68,6 +68,13 @@ def test_sigterm_checkpoints_at_the_next_step_and_a_rerun_resumes(built, stage):
     step = int(stopped[-1].split("stopped at step ")[1].split(";")[0])
     assert 1 <= step < int(STAGES[stage][0].split("=")[1])
     assert (run_dir / stage / "checkpoints").is_dir() and not (run_dir / stage / "final").exists()
+    # Against the files themselves, not another run: the checkpoint folder of step N says step N in its
+    # trainer state, its manifest lists every file it holds, and metrics.jsonl stops at N.
+    folder = run_dir / stage / "checkpoints" / f"step_{step:08d}"
+    assert json.loads((folder / "trainer_state.json").read_text())["step"] == step
+    listed = set(json.loads((folder / "complete.json").read_text())["files"])
+    assert listed == {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() and p.name != "complete.json"}
+    assert steps_logged(run_dir, stage) == list(range(1, step + 1))
     assert not (run_dir / stage / "preempt.request").exists()
 
     again = start(stage, run_dir)
