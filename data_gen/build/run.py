@@ -31,6 +31,7 @@ from data_gen.qa.letters import LetterBalancer
 from data_gen.qa.meta_info import read_meta_info, write_meta_info
 from data_gen.qa.metadata import SceneMetadata
 from data_gen.schema import RECORD_SCHEMA
+from data_gen.storage import StorageError
 
 SPLITS = ("train", "val")
 SCENE_METADATA_KEY = "spatial_mllm.scene_metadata"
@@ -74,6 +75,8 @@ def process_scene(
         out["num_records"] = len(records)
     except InputError as e:  # a ScanError, or a label file that cannot be read
         out.update(status="rejected", reason=str(e))
+    except StorageError as e:  # not this scene's fault: build_dataset stops on it (see unwritable_cache)
+        out.update(status=UNWRITABLE, reason=json.dumps([e.errno, e.strerror, e.filename]))
     except Exception as e:  # a scene must not take the build down; the card names it
         where = traceback.extract_tb(e.__traceback__)[-1]
         out.update(status="rejected", reason=f"{type(e).__name__}: {e} (at {Path(where.filename).name}:{where.lineno})")
@@ -82,14 +85,31 @@ def process_scene(
 
 def write_scene_table(records: list[dict], meta: SceneMetadata, path: Path) -> None:
     """A scene's records, its metadata in the Parquet file's key-value metadata (for meta_info.json
-    and the card's category counts, also when the scene is served from the cache)."""
+    and the card's category counts, also when the scene is served from the cache). Raises
+    StorageError, naming the path, when the cache cannot be written."""
     table = pa.Table.from_pylist(records, schema=RECORD_SCHEMA)
     table = table.replace_schema_metadata({SCENE_METADATA_KEY: json.dumps(meta.to_dict(), sort_keys=True)})
-    write_table_atomic(table, path)
+    try:
+        write_table_atomic(table, path)
+    except OSError as e:
+        raise StorageError(e.errno, e.strerror or str(e), e.filename or str(path)) from e
 
 
 def read_scene_metadata(path: Path) -> SceneMetadata:
     return SceneMetadata.from_dict(json.loads(pq.read_schema(path).metadata[SCENE_METADATA_KEY.encode()]))
+
+
+UNWRITABLE = "unwritable"  # a scene whose records could not be written to the cache
+
+
+def unwritable_cache(results: list[dict]) -> None:
+    """Raise StorageError, with its errno and path, if a scene could not write the cache. A scene
+    task reports it in its row instead of raising: an exception crossing Ray Data's task boundary
+    arrives as a UserCodeException that has lost its type, errno and path."""
+    for r in results:
+        if r["status"] == UNWRITABLE:
+            number, reason, path = json.loads(r["reason"])
+            raise StorageError(number, reason, path)
 
 
 def process_meta_entry(name: str, entry: dict, *, cache_dir: str, qa: QAConfig, seed: int, settings: str,
@@ -113,6 +133,8 @@ def process_meta_entry(name: str, entry: dict, *, cache_dir: str, qa: QAConfig, 
         out["num_records"] = len(records)
     except InputError as e:
         out.update(status="rejected", reason=str(e))
+    except StorageError as e:
+        out.update(status=UNWRITABLE, reason=json.dumps([e.errno, e.strerror, e.filename]))
     return out
 
 
@@ -250,6 +272,7 @@ def build_dataset(
     else:
         results = _run_scan_folders(scans_dir, cache_dir, qa, build, seed, log, sequential)
         source = scans_dir
+    unwritable_cache(results)
     rejects = [r for r in results if r["status"] != "ok"]
     if len(rejects) > build.max_reject_fraction * len(results):
         names = "\n".join(f"  {r['scene']}: {r['reason']}" for r in rejects)

@@ -21,6 +21,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from data_gen.build.config import BuildConfig
 from data_gen.errors import InputError
 from data_gen.qa.config import QAConfig
+from data_gen.storage import job_storage_failure
 from pipelines.config.evaluate import EvalConfig
 from pipelines.config.export import ExportConfig
 from pipelines.config.grpo import GRPOConfig
@@ -300,9 +301,17 @@ def job_config(job: str, argv: list[str] | None = None) -> RunConfig:
 
 def run_job(job: str, stage: Callable[[RunConfig], object], cfg: RunConfig) -> None:
     """Run one stage for a job. Bad input (any InputError: corrupt scans, bad records, missing
-    data, a cluster without the asked-for resources) prints its message and exits 1."""
+    data, a cluster without the asked-for resources) prints its message and exits 1; so does
+    storage that cannot be written (full, read-only, gone), naming the path, wherever it failed
+    (here, in a Ray task, in a training worker)."""
     try:
         stage(cfg)
     except InputError as e:
         print(f"jobs.{job}: {e}", file=sys.stderr)
+        raise SystemExit(1) from None
+    except Exception as e:
+        message = job_storage_failure(e, cfg.run_path)
+        if message is None:
+            raise
+        print(f"jobs.{job}: {message}", file=sys.stderr)
         raise SystemExit(1) from None
