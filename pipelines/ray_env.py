@@ -38,10 +38,34 @@ def ensure_ray(log_level: str = "quiet") -> None:
     import ray
 
     quiet_ray(log_level)
-    if ray.is_initialized():
-        return
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    ray.init(address=os.environ.get("RAY_ADDRESS") or "local", log_to_driver=False)
+    if not ray.is_initialized():
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        ray.init(address=os.environ.get("RAY_ADDRESS") or "local", log_to_driver=False)
+
+
+class _Passthrough:
+    def __call__(self, batch):
+        return batch
+
+
+def start_ray_data_here(log_level: str = "quiet") -> None:
+    """Run one tiny actor-pool map from this process (the job's driver, on the head node under
+    `ray job submit`), before training workers run Ray Data.
+
+    Ray Data keeps cluster-wide singleton actors (its AutoscalingCoordinator, ActorLocationTracker,
+    stats actors), each detached and pinned to the node of whichever process first executes a
+    dataset. Started by an SFT worker's ingest, they live on that worker's node; when the node is
+    lost, every later Ray Data execution in the cluster fails ("ActorUnschedulableError: the node
+    specified via NodeAffinitySchedulingStrategy doesn't exist any more"), so Ray Train's restart
+    fails too (seen in tests/pipelines/test_node_loss.py; upstream: ray-project/ray#62260, not in
+    2.60). Executing one dataset here starts them all on the driver's node, by public API only."""
+    import ray.data
+
+    ds = ray.data.range(1, override_num_blocks=1).map_batches(
+        _Passthrough, batch_size=None, compute=ray.data.ActorPoolStrategy(size=1), num_cpus=0
+    )
+    show_dataset_progress(ds, log_level)
+    ds.take_all()
 
 
 def show_dataset_progress(ds, log_level: str) -> None:

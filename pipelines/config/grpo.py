@@ -113,9 +113,6 @@ class GRPOConfig(OptimizerConfig):
     stop_at_step: int = Field(-1, ge=-1)
     """Checkpoint and stop after this many steps without changing the schedule (a time-boxed job;
     re-running resumes), steps; -1 = run to the end."""
-    fail_at_step: int = Field(-1, ge=-1)
-    """Testing aid: rank 0 raises once right after this step's checkpoint, so Ray Train restarts the
-    workers from it (needs train.max_failures >= 1), steps; -1 = off."""
 
     @property
     def upper_epsilon(self) -> float:

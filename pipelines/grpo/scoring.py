@@ -107,7 +107,8 @@ def reward_metrics(columns: dict[str, list], group_size: int) -> dict[str, float
     not be computed are left out of every reward mean and counted in reward/failed:
     reward/total (mean), reward/total_std (mean of the groups' std), reward/format,
     reward/accuracy, reward/accuracy/<question_type>, reward/frac_zero_std (groups whose rewards
-    are all equal: no learning signal), reward/failed (rollouts without a reward),
+    are all equal: no learning signal), reward/scored (rollouts with a reward: all of them unless
+    some failed), reward/failed (rollouts without a reward),
     reward/dropped_groups (groups left with < 2 rewards, out of the step), and
     train/completions/{mean,min,max}_length, train/completions/clipped_ratio (no eos)."""
     ok = ~np.asarray(columns["failed"], dtype=bool)  # [N]
@@ -127,6 +128,7 @@ def reward_metrics(columns: dict[str, list], group_size: int) -> dict[str, float
         "reward/format": scored_mean(columns["format"]),
         "reward/accuracy": scored_mean(columns["accuracy"]),
         "reward/frac_zero_std": float(np.mean(np.isclose(std, 0.0))) if len(std) else float("nan"),
+        "reward/scored": float(ok.sum()),
         "reward/failed": float((~ok).sum()),
         "reward/dropped_groups": float((~kept).sum()),
         "train/completions/mean_length": float(lengths.mean()),

@@ -27,7 +27,7 @@ from pipelines.train.sources import mixture_fingerprint, read_mixture
 
 STAGE = "grpo"
 # Settings that may change between a stop and its resume without changing the trajectory.
-_RESUME_FREE = ("save_steps", "stop_at_step", "fail_at_step", "log_every", "sample_every", "num_samples",
+_RESUME_FREE = ("save_steps", "stop_at_step", "log_every", "sample_every", "num_samples",
                 "reward_pool")  # fmt: skip
 
 

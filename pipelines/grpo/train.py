@@ -58,7 +58,6 @@ class Job:
     rank: int
     world: int
     step: int
-    first_step: int  # where this attempt started (a restart starts at its checkpoint)
     stop_step: int
     trainer_state: dict
 
@@ -158,7 +157,7 @@ def setup(config: dict) -> Job:
     stop = plan.total_steps if cfg.grpo.stop_at_step < 0 else min(plan.total_steps, cfg.grpo.stop_at_step)
     trainer_state = {**config["trainer_state"], "bad_samples": 0 if state is None else state.get("bad_samples", 0)}
     return Job(cfg, plan, engine, reference, processor, sampling_from_config(cfg.grpo, processor.tokenizer), pool,
-               open_records(config["records"]), group_names, logger, rank, world, step, step, max(stop, step),
+               open_records(config["records"]), group_names, logger, rank, world, step, max(stop, step),
                trainer_state)  # fmt: skip
 
 

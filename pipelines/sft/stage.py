@@ -21,7 +21,7 @@ from pipelines.train.sources import mixture_fingerprint, read_mixture
 
 STAGE = "sft"
 # Settings that may change between a stop and its resume without changing the trajectory.
-_RESUME_FREE = ("save_steps", "stop_at_step", "fail_at_step")
+_RESUME_FREE = ("save_steps", "stop_at_step")
 
 
 class SFTSetupError(scaffold.StageSetupError):
@@ -120,6 +120,7 @@ def build_trainer(cfg: RunConfig, prep: Prepared):
     import ray.train
     from ray.data import ExecutionOptions
 
+    from pipelines.ray_env import start_ray_data_here
     from pipelines.sft.data import build_rank_datasets
     from pipelines.sft.train import train_loop
     from pipelines.train.ray_trainer import torch_trainer
@@ -127,6 +128,7 @@ def build_trainer(cfg: RunConfig, prep: Prepared):
     train = cfg.train
     encoder_args = {"preset_or_path": cfg.model.preset, "path": cfg.model.path,
                     "sft": cfg.sft.model_dump(mode="json"), "rule": scaffold.frame_rule(cfg, cfg.sft.num_frames)}  # fmt: skip
+    start_ray_data_here(cfg.log_level)  # before the workers' ingest: see its docstring (a lost node)
     datasets = build_rank_datasets(
         prep.records.path, prep.plan, prep.start_step, encoder_args=encoder_args,
         tasks=train.data_tasks_per_worker, cpus_per_task=train.data_cpus_per_task, log_level=cfg.log_level,

@@ -48,7 +48,6 @@ class Job:
     batches: Any
     rank: int
     step: int
-    first_step: int  # where this attempt started (a restart starts at its checkpoint)
     stop_step: int
     trainer_state: dict  # what every checkpoint records besides the step (resume key, counters)
 
@@ -106,7 +105,7 @@ def setup(config: dict) -> Job:
         "truncated": 0 if state is None else state.get("truncated", 0),
         "bad_samples": 0 if state is None else state.get("bad_samples", 0),
     }
-    return Job(cfg, plan, engine, processor, group_names, logger, batches, rank, step, step, max(stop, step),
+    return Job(cfg, plan, engine, processor, group_names, logger, batches, rank, step, max(stop, step),
                trainer_state)  # fmt: skip
 
 

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from pipelines.run_meta import write_text_atomic
 from pipelines.train import checkpointing
+from pipelines.train.metrics_log import BAD_SAMPLES_FILE
 
 
 class TrainJob(Protocol):
@@ -29,7 +30,6 @@ class TrainJob(Protocol):
     logger: Any
     rank: int
     step: int
-    first_step: int
     stop_step: int
     trainer_state: dict
 
@@ -54,7 +54,6 @@ def all_reduce_sum(values: list[float], device) -> list[float]:
     return t.tolist()
 
 
-BAD_SAMPLES_FILE = "bad_samples.txt"  # run_dir/<stage>/: every sample replaced, one line each
 STOP_FILE = "bad_samples.stop"  # run_dir/<stage>/: why the workers stopped early (read by the driver)
 
 
@@ -116,9 +115,7 @@ def learning_rates(engine, group_names: list[str]) -> dict[str, float]:
 def end_of_step(job: TrainJob, stage: str, *, seen: str) -> None:
     """After `job.step` was counted: stop here when the driver asked (`preemption_requested`);
     checkpoint when due (every <stage>.save_steps, and at an early stop), recording `seen`
-    (samples or prompts so far); then the failure test hook."""
-    from pipelines.train.ray_trainer import inject_failure
-
+    (samples or prompts so far)."""
     section = getattr(job.cfg, stage)
     if job.step < job.stop_step and preemption_requested(job, stage):
         job.stop_step = job.step  # checkpoint now (an early stop), then the loop ends
@@ -128,8 +125,6 @@ def end_of_step(job: TrainJob, stage: str, *, seen: str) -> None:
                  "epoch": job.plan.epoch_of_step(job.step)}  # fmt: skip
         folder = checkpointing.storage_dir(job.cfg.run_path, stage)
         checkpointing.save(job.engine, folder, step=job.step, trainer_state=state, metrics={"step": job.step})
-    inject_failure(f"{stage}.fail_at_step", section.fail_at_step, step=job.step, first_step=job.first_step,
-                   rank=job.rank)  # fmt: skip
 
 
 def finish(job: TrainJob, stage: str, *, summary: dict) -> None:

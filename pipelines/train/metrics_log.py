@@ -9,7 +9,7 @@ Off rank 0 the logger is a no-op, so the loop calls it unconditionally. On the d
 started by `pipelines/wandb_run.py` (offline into run_dir/wandb unless WANDB_API_KEY is set;
 grouped by the run_dir's name, job_type = stage).
 On resume, lines past the resumed step (from a run that died after its last checkpoint) are
-dropped from metrics.jsonl so every step appears once.
+dropped from metrics.jsonl and bad_samples.txt so every step appears once.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import json
 import os
 import time
 from pathlib import Path
+
+BAD_SAMPLES_FILE = "bad_samples.txt"  # run_dir/<stage>/: every sample replaced, one line each
 
 
 def world_rank() -> int:
@@ -44,13 +46,18 @@ def last_step(path: Path) -> int:
 
 def truncate_jsonl(path: Path, last_step: int) -> None:
     """Drop lines whose `step` is past last_step (they belong to work a resume redoes)."""
+    _truncate(path, last_step, lambda line: json.loads(line)["step"])
+
+
+def truncate_step_lines(path: Path, last_step: int) -> None:
+    """The same for a text log whose lines start `step N: ` (bad_samples.txt)."""
+    _truncate(path, last_step, lambda line: int(line.split(":", 1)[0].removeprefix("step ")))
+
+
+def _truncate(path: Path, last_step: int, step_of) -> None:
     if not path.exists():
         return
-    kept = [
-        line
-        for line in path.read_text().splitlines()
-        if line.strip() and json.loads(line)["step"] <= last_step
-    ]
+    kept = [line for line in path.read_text().splitlines() if line.strip() and step_of(line) <= last_step]
     # A new file renamed into place: a reader (the driver's MetricsFollower) sees the old or the new
     # one, never one half rewritten, and knows it was replaced (another inode).
     tmp = path.with_name(f".{path.name}.tmp")
@@ -67,6 +74,8 @@ class MetricsLogger:
         self.path = run_path / stage / "metrics.jsonl"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         truncate_jsonl(self.path, resume_step)
+        # Rank 0's other per-step log: the records a step replaced (pipelines.train.loop.count_bad_samples).
+        truncate_step_lines(self.path.parent / BAD_SAMPLES_FILE, resume_step)
         self.run = _start_wandb(run_path, stage, config, resume_step) if use_wandb else None
 
     def log(self, step: int, metrics: dict) -> None:

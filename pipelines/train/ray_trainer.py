@@ -45,13 +45,6 @@ def torch_trainer(cfg: RunConfig, stage: str, train_loop, loop_config: dict, **d
     )
 
 
-def inject_failure(setting: str, fail_at_step: int, *, step: int, first_step: int, rank: int) -> None:
-    """Test hook (`sft.fail_at_step`, `grpo.fail_at_step`): rank 0 dies once, right after that step
-    and its checkpoint, if any; the restarted attempt starts past it, so it does not die again."""
-    if step == fail_at_step and first_step < step and rank == 0:
-        raise RuntimeError(f"{setting}={step}: injected worker failure")
-
-
 def record_placement(path: Path, device) -> list[dict]:
     """Inside the workers, collectively: every rank's node, host and device, gathered to rank 0,
     which writes them to `path` (JSON, one entry per rank), so a run says where it ran."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from pipelines.train.metrics_log import progress_text
 
 
@@ -39,3 +41,17 @@ def test_the_follower_survives_a_resume_rewriting_the_file_and_shows_each_step_o
     follower._read()
     assert [line.split()[2] for line in shown] == ["4/6", "5/6"]  # 3 was logged before; 1-2 replayed
     assert path.read_text().splitlines()[:2] == [row(1).strip(), row(2).strip()]
+
+
+def test_a_resume_drops_the_redone_steps_from_both_logs(tmp_path):
+    """metrics.jsonl and bad_samples.txt keep only the steps up to the resumed checkpoint, so a
+    step the resume redoes is listed once, not once per attempt."""
+    from pipelines.train.metrics_log import BAD_SAMPLES_FILE, MetricsLogger
+
+    stage = tmp_path / "sft"
+    stage.mkdir()
+    (stage / "metrics.jsonl").write_text("".join(f'{{"step": {s}, "train/loss": 1.0}}\n' for s in (1, 2, 3)))
+    (stage / BAD_SAMPLES_FILE).write_text("step 1: a.jpg: truncated\nstep 3: b.jpg: bad\nstep 3: c.jpg: bad\n")
+    MetricsLogger(tmp_path, "sft", config={}, resume_step=2, use_wandb=False)
+    assert [json.loads(line)["step"] for line in (stage / "metrics.jsonl").read_text().splitlines()] == [1, 2]
+    assert (stage / BAD_SAMPLES_FILE).read_text() == "step 1: a.jpg: truncated\n"

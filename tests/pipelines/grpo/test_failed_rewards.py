@@ -56,6 +56,7 @@ def test_failed_rewards_leave_the_step(ray_session):
     assert scores.failed == [i in FAILING for i in range(2 * G)]
     metrics = reward_metrics(scores.columns(), G)
     assert metrics["reward/failed"] == 4 and metrics["reward/dropped_groups"] == 1
+    assert metrics["reward/scored"] == 2 * G - 4
     kept_totals = [float(scores.total[i]) for i in (0, 2, 3)]
     assert metrics["reward/total"] == sum(kept_totals + [float(scores.total[7])]) / 4  # failed ones left out
 

@@ -18,41 +18,22 @@ from safetensors.torch import load_file
 
 from pipelines.config import build_config
 from pipelines.grpo.stage import GRPOSetupError, run
+from tests.pipelines.grpo.helpers import GRPO_STEPS, grpo_overrides
 from tests.wandb_records import history as wandb_history
 
 pytestmark = pytest.mark.slow
-STEPS = 4
+STEPS = GRPO_STEPS
 HALF = STEPS // 2
 # Values that depend only on the trajectory (not on wall-clock time).
 TRAJECTORY_KEYS = ("reward/total", "reward/format", "reward/accuracy", "train/loss", "train/kl", "train/entropy",
                    "train/grad_norm", "train/ratio_mean", "train/completions/mean_length")  # fmt: skip
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _fast_ray_train():
-    """Ray Train's controller polls its workers every 2 s by default; tests poll faster."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.25")
-        yield
-
-
-def overrides(data: Path, run_dir: Path) -> list[str]:
-    return [
-        f"run_dir={run_dir}", f"data.scans_dir={data / 'scans'}", "model.preset=tiny", "model.dtype=fp32",
-        "train.num_workers=2", "train.cpus_per_worker=0.5", "train.zero_stage=3", "train.wandb=false",
-        f"grpo.max_steps={STEPS}", "grpo.prompts_per_step=2", "grpo.micro_batch_prompts=1",
-        "grpo.num_generations=4", "grpo.max_completion_length=16", "grpo.num_frames=4", "grpo.num_iterations=2",
-        "grpo.beta=0.04", "grpo.loss_type=dapo", "grpo.lr_llm=1e-3", "grpo.lr_connector=1e-3",
-        "grpo.save_steps=0", "grpo.sample_every=2", "grpo.num_samples=3",
-        "grpo.reward_pool.num_actors=1", "grpo.reward_pool.num_cpus=0.25",
-    ]  # fmt: skip
-
-
 def grpo_run(data: Path, run_dir: Path, *extra: str, fresh: bool = True):
     if fresh:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "dataset").symlink_to(data / "dataset", target_is_directory=True)
-    cfg = build_config(None, [*overrides(data, run_dir), *extra])
+    cfg = build_config(None, [*grpo_overrides(data, run_dir), *extra])
     return cfg, run(cfg, log=lambda _: None)
 
 
@@ -61,10 +42,9 @@ def rows(run_dir: Path, name: str = "metrics.jsonl") -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def runs(grpo_data, tmp_path_factory, ray_session):
+def runs(grpo_data, grpo_one_go, tmp_path_factory, ray_session):
     """(one go with W&B on, stopped half-way then re-run to the end)."""
-    one_go = tmp_path_factory.mktemp("grpo_one_go")
-    grpo_run(grpo_data, one_go, "train.wandb=true")
+    one_go = grpo_one_go
     resumed = tmp_path_factory.mktemp("grpo_resumed")
     _, stopped = grpo_run(grpo_data, resumed, f"grpo.stop_at_step={HALF}")
     assert stopped is None and not (resumed / "grpo" / "final").exists()
@@ -126,9 +106,9 @@ def test_export_holds_trained_policy_with_frozen_encoders(runs):
 def test_finished_stage_is_skipped_and_changed_settings_are_refused(runs, grpo_data):
     one_go, resumed = runs
     messages = []
-    cfg = build_config(None, [*overrides(grpo_data, one_go), "train.wandb=true"])
+    cfg = build_config(None, [*grpo_overrides(grpo_data, one_go), "train.wandb=true"])
     assert run(cfg, log=messages.append) == one_go / "grpo" / "final"
     assert messages == [f"[grpo] already complete: {one_go / 'grpo'}"]
-    cfg = build_config(None, [*overrides(grpo_data, resumed), "grpo.beta=0.1"])
+    cfg = build_config(None, [*grpo_overrides(grpo_data, resumed), "grpo.beta=0.1"])
     with pytest.raises(GRPOSetupError, match="other settings"):
         run(cfg, log=lambda _: None)

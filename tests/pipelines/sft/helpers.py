@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+SFT_STEPS = 4  # the stage tests' runs: 4 steps of 4 samples over 10 records
+
 
 def run_dir_with_data(sft_data: Path, run_dir: Path) -> Path:
     """A fresh run_dir whose dataset/ is the shared one (a symlink: nothing is copied)."""

@@ -24,13 +24,6 @@ from tests.pipelines.sft.helpers import read_jsonl, run_dir_with_data, tiny_over
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _fast_ray_train():
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.25")
-        yield
-
-
 @pytest.fixture(scope="module")
 def sources(sft_data, tmp_path_factory) -> dict:
     """The mixture's sources, in training order (no shuffling): a corrupt frame folder first, two
