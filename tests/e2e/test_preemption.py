@@ -16,6 +16,7 @@ import pytest
 
 from pipelines import dataset, scans
 from pipelines.config import build_config
+from tests.e2e.test_log_level import NOISE
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -63,6 +64,10 @@ def test_sigterm_checkpoints_at_the_next_step_and_a_rerun_resumes(built, stage):
     job.send_signal(signal.SIGTERM)
     out, _ = job.communicate(timeout=600)
     assert job.returncode == 0, out[-3000:]
+    # log_level=quiet (the default) on a fresh local instance: none of Ray's per-run notices
+    # (tests/e2e/test_log_level.py shows them with verbose).
+    for noise in NOISE:
+        assert noise not in out, noise
     stopped = [line for line in out.splitlines() if "re-run to resume" in line]
     assert stopped and f"[{stage}] SIGTERM: checkpointing at the next step boundary" in out, out[-3000:]
     step = int(stopped[-1].split("stopped at step ")[1].split(";")[0])

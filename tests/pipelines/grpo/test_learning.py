@@ -128,7 +128,7 @@ def train(state: dict, processor, batch: PromptBatch, lr: float, pool) -> tuple[
     job = Job(cfg=cfg, plan=None, engine=engine, reference=reference, processor=processor,
               sampling=sampling_from_config(cfg.grpo, processor.tokenizer), pool=pool, records=None,
               group_names=[g["name"] for g in groups], logger=NullLogger(), rank=0, world=1, step=0,
-              first_step=0, stop_step=GRPO_STEPS, trainer_state={})  # fmt: skip
+              stop_step=GRPO_STEPS, trainer_state={})  # fmt: skip
     torch.manual_seed(SEED)
     curve = []
     for _ in range(GRPO_STEPS):
