@@ -79,12 +79,13 @@ def grpo_data(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def sft_zero2_one_go(sft_data, tmp_path_factory, ray_session) -> Path:
-    """A run_dir whose SFT ran SFT_STEPS steps in one go, ZeRO-2."""
+    """A run_dir whose SFT ran SFT_STEPS steps in one go, ZeRO-2, with W&B on."""
     from pipelines.config import build_config
     from pipelines.sft.stage import run
 
     run_dir = run_dir_with_data(sft_data, tmp_path_factory.mktemp("sft_zero2_one_go"))
-    cfg = build_config(None, [*tiny_overrides(sft_data, run_dir), f"sft.max_steps={SFT_STEPS}", "train.zero_stage=2"])
+    cfg = build_config(None, [*tiny_overrides(sft_data, run_dir), f"sft.max_steps={SFT_STEPS}", "train.zero_stage=2",
+                              "train.wandb=true"])  # fmt: skip
     run(cfg, log=lambda _: None)
     return run_dir
 
