@@ -67,10 +67,10 @@ def busy_workers(node) -> list[str]:
 
 
 def lose_a_node(cluster, stage: Callable[[], object], moment: Callable[[], dict | None],
-                resumed: Callable[[dict], bool]) -> dict:  # fmt: skip
-    """Run `stage()` in a thread; when `moment()` returns what to remember of it, kill the first
-    worker node (by id) and add a fresh one; wait for `resumed(report so far)` and for the stage to
-    end."""
+                resumed: Callable[[dict], bool], running: str) -> dict:  # fmt: skip
+    """Run `stage()` in a thread; once `moment()` returns what to remember of it and a worker node
+    is running `running` (a task or actor name), kill that node and add a fresh one; wait for
+    `resumed(report so far)` and for the stage to end."""
     outcome: dict = {}
 
     def target() -> None:
@@ -83,24 +83,36 @@ def lose_a_node(cluster, stage: Callable[[], object], moment: Callable[[], dict 
     started = time.time()
     thread.start()
     deadline = time.monotonic() + TIMEOUT_S
-    while (seen := moment()) is None:
+    while True:
+        if (seen := moment()) is not None:
+            busy = {n.node_id: (n, busy_workers(n)) for n in cluster.worker_nodes}
+            hits = sorted(i for i, (_, titles) in busy.items() if any(running in t for t in titles))
+            if hits:
+                victim, titles = busy[hits[0]]
+                break
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError(f"the stage ended before the moment to lose a node came: {outcome}")
         time.sleep(0.05)
-    victim = sorted(cluster.worker_nodes, key=lambda n: n.node_id)[0]
-    report = {"at_fault": seen, "lost_node": victim.node_id, "busy_on_lost_node": busy_workers(victim)}
+    report = {"at_fault": seen, "lost_node": victim.node_id, "busy_on_lost_node": titles}
     killed_at = time.time()
     cluster.remove_node(victim, allow_graceful=False)
     new = cluster.add_node(num_cpus=NODE_CPUS, **node_ports())
     report.update(started=started, killed_at=killed_at, node_back_at=time.time(), new_node=new.node_id)
-    while not resumed(report):
-        if time.monotonic() > deadline:
-            raise RuntimeError("no progress after the node was lost")
+    while True:
+        ended = not thread.is_alive()  # before looking: an ended stage has logged all it will
+        if resumed(report):
+            break
+        if "error" in outcome:
+            raise outcome["error"]
+        if ended or time.monotonic() > deadline:
+            raise RuntimeError(f"no progress seen after the node was lost: {outcome}")
         time.sleep(0.05)
     report["resumed_at"] = time.time()
     thread.join(TIMEOUT_S)
     if "error" in outcome:
         raise outcome["error"]
+    if thread.is_alive():
+        raise RuntimeError(f"the stage did not end within {TIMEOUT_S} s of the loss")
     report["ended_at"] = time.time()
     return report
 
@@ -153,7 +165,7 @@ def training_phase(cluster, stage_run, cfg, name: str) -> dict:
             return False
         return fault["new_node"] in nodes and any(r["step"] > SAVE_STEP and r["time"] > since for r in steps_logged(metrics))
 
-    return lose_a_node(cluster, lambda: stage_run(cfg, log=print), moment, resumed)
+    return lose_a_node(cluster, lambda: stage_run(cfg, log=print), moment, resumed, "RayTrainWorker")
 
 
 def main(run_dir: Path, sft_data: Path, grpo_data: Path) -> None:
@@ -189,7 +201,7 @@ def main(run_dir: Path, sft_data: Path, grpo_data: Path) -> None:
         def next_scene(fault: dict) -> bool:
             return any(p.stat().st_mtime > fault["killed_at"] for p in cache.glob("*.parquet"))
 
-        report["build"] = lose_a_node(cluster, lambda: dataset.run(cfg), scene_finished, next_scene)
+        report["build"] = lose_a_node(cluster, lambda: dataset.run(cfg), scene_finished, next_scene, "process_scene")
 
         stages = {
             "sft": (sft.run, sft_data, [*tiny_overrides(sft_data, run_dir / "sft_run"), f"sft.max_steps={SFT_STEPS}",
