@@ -4,7 +4,8 @@ The fusion sits in the inner model's `get_video_features`, the seam transformers
 `forward` and in `generate` (which encodes media once before prefill): Qwen's vision tower and
 patch merger give one embedding per merged video token; the spatial encoder sees the same resized
 frames, its last-layer patch tokens are grouped per merged token and sent through the connector;
-the sum fills the `<|video_pad|>` positions. Qwen's 3D RoPE is untouched.
+the sum fills the `<|video_pad|>` positions. 3D RoPE positions follow Qwen's original rule
+(`modeling/rope.py`), not transformers 5.24's `get_rope_index`: they differ for text after a video.
 
 Computing the encoders once and reusing the result (GRPO rollouts and log-prob passes):
 
@@ -33,6 +34,7 @@ from transformers.models.qwen2_5_vl.modeling_qwen2_5_vl import (
 from modeling.config import SpatialMLLMConfig
 from modeling.connector import SpatialConnector, group_spatial_tokens
 from modeling.preprocess import unpatchify
+from modeling.rope import qwen_position_ids
 from modeling.vggt import VGGTAggregator
 
 
@@ -100,6 +102,28 @@ class SpatialMLLMModel(Qwen2_5_VLModel):
                 vision.spatial_merge_size,
             )
         self.post_init()
+
+    def get_rope_index(
+        self,
+        input_ids: torch.LongTensor,
+        mm_token_type_ids: torch.IntTensor,
+        image_grid_thw: torch.LongTensor | None = None,
+        video_grid_thw: torch.LongTensor | None = None,
+        second_per_grid_ts: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        **kwargs,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(position_ids `[3, B, L]`, rope deltas `[B, 1]`) by Qwen's original rule (see rope.py);
+        transformers calls this for forward and for generation's prompt."""
+        return qwen_position_ids(
+            mm_token_type_ids,
+            spatial_merge=self.config.vision_config.spatial_merge_size,
+            tokens_per_second=self.config.vision_config.tokens_per_second,
+            image_grid_thw=image_grid_thw,
+            video_grid_thw=video_grid_thw,
+            second_per_grid_ts=second_per_grid_ts,
+            attention_mask=attention_mask,
+        )
 
     def spatial_video_features(
         self, spatial_pixel_values: torch.Tensor, video_grid_thw: torch.Tensor
