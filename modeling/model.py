@@ -34,7 +34,7 @@ from transformers.models.qwen2_5_vl.modeling_qwen2_5_vl import (
 from modeling.config import SpatialMLLMConfig
 from modeling.connector import SpatialConnector, group_spatial_tokens
 from modeling.preprocess import unpatchify
-from modeling.rope import qwen_position_ids
+from modeling.rope import prompt_positions, qwen_position_ids
 from modeling.vggt import VGGTAggregator
 
 
@@ -255,6 +255,18 @@ class SpatialMLLMForConditionalGeneration(Qwen2_5_VLForConditionalGeneration):
         types[input_ids == self.config.image_token_id] = 1
         types[input_ids == self.config.video_token_id] = 2
         return types
+
+    def prompt_positions(
+        self,
+        input_ids: torch.LongTensor,
+        attention_mask: torch.Tensor,
+        video_grid_thw: torch.LongTensor | None = None,
+        second_per_grid_ts: torch.Tensor | None = None,
+        image_grid_thw: torch.LongTensor | None = None,
+    ) -> torch.LongTensor:
+        """3D RoPE position ids `[3, B, L]` of left-padded prompts (Qwen's rule, `rope.py`): what
+        forward computes for them, for callers that pass positions explicitly (shared prefixes)."""
+        return prompt_positions(self.config, input_ids, attention_mask, video_grid_thw, second_per_grid_ts, image_grid_thw)
 
     def encode_videos(
         self,

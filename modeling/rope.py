@@ -96,9 +96,23 @@ def qwen_position_ids(
     return position_ids.to(device), torch.tensor(deltas, device=device).view(B, 1)
 
 
-def continuation_positions(prompt_position_ids: torch.Tensor, length: int, offset: int = 0) -> torch.Tensor:
-    """`[3, B, length]` positions of `length` text tokens that follow each prompt row: the row's
-    largest position + 1 + offset, counting up (what Qwen gives the tokens generated after it)."""
-    start = prompt_position_ids.amax(dim=(0, 2)) + 1 + offset  # [B]
-    steps = torch.arange(length, device=prompt_position_ids.device)
-    return (start[:, None] + steps[None, :]).unsqueeze(0).expand(3, -1, -1)  # [3, B, length]
+def prompt_positions(
+    config,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    video_grid_thw: torch.Tensor | None = None,
+    second_per_grid_ts: torch.Tensor | None = None,
+    image_grid_thw: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """`[3, B, L]` positions of left-padded token rows for a model of `config` (a Qwen2.5-VL or
+    Spatial-MLLM config): media found by their placeholder ids."""
+    types = torch.zeros_like(input_ids)
+    types[input_ids == config.image_token_id] = IMAGE
+    types[input_ids == config.video_token_id] = VIDEO
+    positions, _ = qwen_position_ids(
+        types, spatial_merge=config.vision_config.spatial_merge_size,
+        tokens_per_second=config.vision_config.tokens_per_second, image_grid_thw=image_grid_thw,
+        video_grid_thw=video_grid_thw, second_per_grid_ts=second_per_grid_ts, attention_mask=attention_mask,
+    )  # fmt: skip
+    return positions
+

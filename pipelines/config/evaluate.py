@@ -72,8 +72,14 @@ class EvalConfig(BaseModel):
     GRPO's accuracy reward uses (first number anywhere, "(b)", "B:"). With a think prompt, both read
     the <answer> tag first."""
     batch_size: int = Field(4, ge=1)
-    """Questions per generate() call on one replica, count (the questions of one video share its
-    encoding)."""
+    """Questions decoded together on one replica, count (the questions of one video share its
+    encoding, and with shared_prefix its prompt)."""
+    shared_prefix: bool = True
+    """Compute what a video's question prompts share (system turn and video tokens) once per video
+    and answer each batch of its questions from that KV cache (modeling/shared_prefix.py); false =
+    one greedy generate over the full prompts of each batch, for comparison or as a fallback. The
+    answers are the same either way (greedy, same positions and logits processors), so switching
+    it keeps completions.jsonl."""
     num_replicas: int = Field(1, ge=1)
     """Model replicas in the Ray Data actor pool, count; each takes one GPU when the cluster has GPUs."""
     max_new_tokens: int | None = Field(None, ge=1)

@@ -47,6 +47,13 @@ class GRPOConfig(OptimizerConfig):
     logprob_batch_size: int = Field(8, ge=1)
     """Rollouts per no-grad log-prob forward (old and reference passes), count: bounds memory (the
     logits of one pass are this x completion length x vocabulary)."""
+    shared_prefix: bool = True
+    """Compute each prompt once for its num_generations completions: generation prefills it once
+    and decodes the G completions from that one KV cache; the old-policy, reference and update
+    passes pack the G completions after one copy of the prompt under a block attention mask
+    (modeling/shared_prefix.py). Same samples, log-probs and update as false up to float summation
+    order; false repeats the prompt G times in every pass (transformers' generate with
+    num_return_sequences), for comparison or as a fallback."""
     num_generations: int = Field(8, ge=1)
     """Completions sampled per prompt (G, the group size), count. Paper: 8."""
     temperature: float = Field(1.0, gt=0)

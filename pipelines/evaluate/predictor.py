@@ -7,9 +7,12 @@
 
 A group is one video (or scan, or frame folder) with one frame-id set (`inputs.frame_groups`):
 its frames are decoded once and travel once. The replica preprocesses them once, runs both
-encoders once (`model.encode_videos`), and generates every question of the video from those
-embeddings, `batch_size` questions per greedy `generate` call. A video that cannot be read
-fails only its own questions: they come back with `error` set and no prediction.
+encoders once (`model.encode_videos`), and answers every question of the video from those
+embeddings, `batch_size` questions at a time. With eval.shared_prefix (the default) the language
+model also computes what the prompts share (system turn and video) once per video and decodes each
+batch of questions from it (`shared_answers.py`); otherwise each batch is a greedy `generate` call
+over full prompts. A video that cannot be read fails only its own questions: they come back with
+`error` set and no prediction.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import numpy as np
 from data_gen.errors import InputError
 from pipelines import prompting
 from pipelines.evaluate.inputs import frames_fps, load_frames
+from pipelines.evaluate.shared_answers import shared_prefix_answers
 
 NO_FRAMES = np.zeros((0, 1, 1, 3), dtype=np.uint8)
 
@@ -45,9 +49,11 @@ class Predictor:
     """A model replica (a Ray Data actor). GPU when the actor was given one, else CPU.
 
     `source`: a `models.ModelSource` (which weights, how to ask); `max_new_tokens`: the greedy
-    budget; `batch_size`: questions per generate call."""
+    budget; `batch_size`: questions decoded together; `shared_prefix`: compute a video's prompt
+    once for all of its questions."""
 
-    def __init__(self, source, dtype: str, max_new_tokens: int, seed: int, batch_size: int):
+    def __init__(self, source, dtype: str, max_new_tokens: int, seed: int, batch_size: int,
+                 shared_prefix: bool = True):  # fmt: skip
         import torch
 
         from pipelines.evaluate.models import load_model
@@ -57,6 +63,7 @@ class Predictor:
         self.source = source
         self.max_new_tokens = max_new_tokens
         self.batch_size = batch_size
+        self.shared_prefix = shared_prefix
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         index, prediction, error = [], [], []
@@ -91,17 +98,26 @@ class Predictor:
         merge = self.model.config.vision_config.spatial_merge_size
         tokens = int(video["video_grid_thw"].prod()) // merge**2  # <|video_pad|> tokens of this video
         pad = self.processor.video_token
-        out: list[str] = []
+        seconds = video["second_per_grid_ts"] if fps else None  # [1]
+        expanded = [t.replace(pad, pad * tokens) for t in texts]
         with torch.inference_mode():
             embeds = self.model.encode_videos(  # both encoders, once per video: [tokens, hidden]
                 video["pixel_values_videos"], video["video_grid_thw"], video.get("spatial_pixel_values")
             )
+            if self.shared_prefix:
+                answers = shared_prefix_answers(
+                    self.model, self.processor.tokenizer, expanded, embeds, video["video_grid_thw"], seconds,
+                    batch_size=self.batch_size, max_new_tokens=self.max_new_tokens,
+                )  # fmt: skip
+                if answers is not None:
+                    return self.processor.batch_decode(answers, skip_special_tokens=True)
+            out: list[str] = []
             for start in range(0, len(texts), self.batch_size):
-                chunk = [t.replace(pad, pad * tokens) for t in texts[start : start + self.batch_size]]
+                chunk = expanded[start : start + self.batch_size]
                 enc = self.processor.tokenizer(chunk, padding=True, padding_side="left", return_tensors="pt")
                 enc = enc.to(self.device)
                 rows_embeds, rows_grid = modeling.expand_video_inputs(embeds, video["video_grid_thw"], len(chunk), merge)
-                timing = {"second_per_grid_ts": video["second_per_grid_ts"].repeat(len(chunk))} if fps else {}  # [B]
+                timing = {"second_per_grid_ts": seconds.repeat(len(chunk))} if fps else {}  # [B]
                 generated = self.model.generate(
                     input_ids=enc["input_ids"],
                     attention_mask=enc["attention_mask"],

@@ -28,7 +28,7 @@ from pipelines.run_meta import code_version, files_fingerprint, is_complete, rea
 STAGE = "evaluate"
 EVAL_DIR = "eval"
 # eval keys the answers themselves do not depend on (changing them keeps completions.jsonl).
-_SCORING_ONLY = ("name", "scoring", "limit", "batch_size", "num_replicas", "max_bad_video_fraction")
+_SCORING_ONLY = ("name", "scoring", "limit", "batch_size", "num_replicas", "max_bad_video_fraction", "shared_prefix")
 
 
 def eval_name(cfg: RunConfig, src: ModelSource | None = None) -> str:
@@ -115,6 +115,7 @@ def generate(items: list[dict], todo: list[int], src: ModelSource, cfg: RunConfi
             "max_new_tokens": ev.decoding_budget(src.think),
             "seed": cfg.seed,
             "batch_size": ev.batch_size,
+            "shared_prefix": ev.shared_prefix,
         },
         batch_size=1,  # one video (all of its questions) per call
         compute=ray.data.ActorPoolStrategy(size=ev.num_replicas),

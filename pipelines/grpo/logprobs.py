@@ -3,6 +3,12 @@
     logp, entropy = rollout_logprobs(model, rollouts, temperature=1.0, batch_size=16)   # [N, T] each
     logp, entropy = forward_logprobs(engine, ids, mask, completion_ids, completion_mask,
                                      temperature=1.0, video_embeds=..., video_grid_thw=...)
+    logp, entropy = shared_prefix_logprobs(engine, prompt_ids, prompt_mask, positions, completion_ids,
+                                           completion_mask, temperature=1.0, video_embeds=..., ...)
+
+`shared_prefix_logprobs` holds each prompt once and its G completions after it in one packed row
+(`modeling.shared_prefix`): the same log-probs as `forward_logprobs` over the G repeated rows, at a
+fraction of the compute (grpo.shared_prefix).
 
 Logits are divided by the sampling temperature and the suppressed media tokens are masked, so
 log-probs are those of the distribution the completions were sampled from (as TRL does).
@@ -19,6 +25,8 @@ from __future__ import annotations
 import torch
 
 from modeling.model import videos_for_rows
+from modeling.rope import prompt_positions
+from modeling.shared_prefix import pack_branches
 from pipelines.grpo.rollout import Rollouts
 
 CHUNK_ELEMENTS = 1 << 24  # fp32 elements per slice: 64 MiB, ~110 positions of a 152k vocabulary
@@ -124,6 +132,47 @@ def forward_logprobs(
     return logp, entropy
 
 
+def shared_prefix_logprobs(
+    forward,
+    prompt_ids: torch.Tensor,
+    prompt_mask: torch.Tensor,
+    positions: torch.Tensor,
+    completion_ids: torch.Tensor,
+    completion_mask: torch.Tensor,
+    *,
+    temperature: float,
+    dtype: torch.dtype,
+    suppress_token_ids: tuple[int, ...] = (),
+    with_entropy: bool = False,
+    **media,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """`forward_logprobs` with each of the b prompts `[b, P]` (positions `[3, b, P]`) computed once
+    for its G = n / b completions `[n, T]`: one forward over `[b, P + G*T]` packed rows with a
+    block mask. `media`: one video per prompt (`video_embeds` or pixels, with `video_grid_thw`
+    `[b, 3]`); `dtype`: the model's compute dtype (the mask's)."""
+    packed = pack_branches(prompt_ids, prompt_mask, positions, completion_ids, completion_mask)
+    logits = forward(
+        input_ids=packed.input_ids, attention_mask=packed.attention_mask(dtype), position_ids=packed.position_ids,
+        logits_to_keep=packed.logit_index, use_cache=False, **media,
+    ).logits  # [b, G*T, V]: each branch token's predicting position  # fmt: skip
+    logits = packed.per_branch(logits)  # [n, T, V]
+    logp = selective_logprobs(logits, completion_ids, temperature=temperature, suppress_token_ids=suppress_token_ids)
+    entropy = None
+    if with_entropy:
+        entropy = token_entropy(logits.detach(), temperature=temperature, suppress_token_ids=suppress_token_ids)
+    return logp, entropy
+
+
+def rollout_prompts(config, rollouts: Rollouts, prompts: slice) -> dict:
+    """Prompts `prompts` of the rollouts, once each: ids, mask `[b, P]`, positions `[3, b, P]`."""
+    G = rollouts.group_size
+    ids = rollouts.prompt_ids[prompts.start * G : prompts.stop * G : G]  # [b, P]
+    mask = rollouts.prompt_mask[prompts.start * G : prompts.stop * G : G]
+    seconds = None if rollouts.second_per_grid_ts is None else rollouts.second_per_grid_ts[prompts]
+    positions = prompt_positions(config, ids, mask, rollouts.video_grid_thw[prompts], seconds)
+    return {"prompt_ids": ids, "prompt_mask": mask, "positions": positions}
+
+
 @torch.no_grad()
 def rollout_logprobs(
     model,
@@ -134,13 +183,18 @@ def rollout_logprobs(
     suppress_token_ids: tuple[int, ...] = (),
     video_embeds: torch.Tensor | None = None,
     with_entropy: bool = False,
+    shared_prefix: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """No-grad log-probs `[N, T]` of every rollout under `model`, `batch_size` rollouts per forward.
+    """No-grad log-probs `[N, T]` of every rollout under `model`, `batch_size` rollouts per forward
+    (shared_prefix: whole groups, at least one, each prompt computed once).
 
     `video_embeds` defaults to the rollouts' own (the generating policy's encoders); the reference
     model passes the ones its own encoders produced for the same prompts.
     """
     embeds = rollouts.video_embeds if video_embeds is None else video_embeds
+    if shared_prefix:
+        return _shared_rollout_logprobs(model, rollouts, embeds, temperature=temperature, batch_size=batch_size,
+                                        suppress_token_ids=suppress_token_ids, with_entropy=with_entropy)  # fmt: skip
     N = rollouts.num_rollouts
     logps, entropies = [], []
     for start in range(0, N, batch_size):
@@ -162,6 +216,27 @@ def rollout_logprobs(
             video_grid_thw=rows_grid,
             **timing,
         )
+        logps.append(logp)
+        entropies.append(entropy)
+    return torch.cat(logps), (torch.cat(entropies) if with_entropy else None)  # [N, T]
+
+
+def _shared_rollout_logprobs(model, rollouts: Rollouts, embeds, *, temperature, batch_size, suppress_token_ids,
+                             with_entropy):  # fmt: skip
+    G = rollouts.group_size
+    B = rollouts.num_rollouts // G
+    per_forward = max(1, batch_size // G)  # prompts per forward
+    logps, entropies = [], []
+    for start in range(0, B, per_forward):
+        prompts = slice(start, min(start + per_forward, B))
+        rows = slice(prompts.start * G, prompts.stop * G)
+        rows_embeds, rows_grid = videos_for_rows(embeds, rollouts.video_grid_thw, list(range(B))[prompts])
+        logp, entropy = shared_prefix_logprobs(
+            model, **rollout_prompts(model.config, rollouts, prompts), completion_ids=rollouts.completion_ids[rows],
+            completion_mask=rollouts.completion_mask[rows], temperature=temperature,
+            dtype=model.lm_head.weight.dtype, suppress_token_ids=suppress_token_ids, with_entropy=with_entropy,
+            video_embeds=rows_embeds, video_grid_thw=rows_grid,
+        )  # fmt: skip
         logps.append(logp)
         entropies.append(entropy)
     return torch.cat(logps), (torch.cat(entropies) if with_entropy else None)  # [N, T]

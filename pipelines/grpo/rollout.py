@@ -129,33 +129,47 @@ def encode_prompts(model, batch: PromptBatch) -> torch.Tensor:
     return model.encode_videos(x["pixel_values_videos"], x["video_grid_thw"], x["spatial_pixel_values"])
 
 
-@torch.no_grad()
-def generate(model, batch: PromptBatch, sampling: Sampling) -> Rollouts:
-    """Sample G completions per prompt from `model`, the video encoded once per prompt."""
-    video_embeds = encode_prompts(model, batch)  # [B tokens, H]
-    x = batch.inputs
-    gen_config = GenerationConfig(
+def generation_config(sampling: Sampling) -> GenerationConfig:
+    """What rollouts are sampled with. Every knob the log-probs assume is set here explicitly:
+    anything left unset would be filled from the model's generation_config.json (Qwen2.5-VL's sets
+    repetition_penalty 1.05, which the log-prob passes do not apply)."""
+    return GenerationConfig(
         do_sample=True,
         temperature=sampling.temperature,
         top_p=sampling.top_p,
         top_k=sampling.top_k,  # 0 = off; None would mean transformers' global default 50
+        repetition_penalty=1.0,
         max_new_tokens=sampling.max_new_tokens,
         num_return_sequences=sampling.num_generations,
         eos_token_id=sampling.eos_token_id,
         pad_token_id=sampling.pad_token_id,
         suppress_tokens=list(sampling.suppress_token_ids) or None,
     )
-    timing = {"second_per_grid_ts": x["second_per_grid_ts"]} if "second_per_grid_ts" in x else {}
-    sequences = model.generate(
-        **{k: x[k] for k in TEXT_KEYS},
-        video_grid_thw=x["video_grid_thw"],
-        video_embeds=video_embeds,
-        generation_config=gen_config,
-        **timing,
-    )  # [B*G, P + T], rows repeat_interleave'd per prompt (second_per_grid_ts too)
+
+
+@torch.no_grad()
+def generate(model, batch: PromptBatch, sampling: Sampling, *, shared_prefix: bool = True) -> Rollouts:
+    """Sample G completions per prompt from `model`, the video encoded once per prompt.
+
+    shared_prefix: each prompt is prefilled once and its G completions decode from that one KV
+    cache (`modeling.shared_prefix`); false: transformers' generate with num_return_sequences,
+    which prefills every prompt G times. The same tokens come out of both for the same RNG state
+    (the same logits processors, the same multinomial draw per step)."""
+    video_embeds = encode_prompts(model, batch)  # [B tokens, H]
+    x = batch.inputs
     G = sampling.num_generations
-    P = x["input_ids"].shape[1]
-    completion_ids = sequences[:, P:]  # [B*G, T]
+    timing = {"second_per_grid_ts": x["second_per_grid_ts"]} if "second_per_grid_ts" in x else {}
+    if shared_prefix:
+        completion_ids = _sample_shared(model, batch, video_embeds, sampling)
+    else:
+        sequences = model.generate(
+            **{k: x[k] for k in TEXT_KEYS},
+            video_grid_thw=x["video_grid_thw"],
+            video_embeds=video_embeds,
+            generation_config=generation_config(sampling),
+            **timing,
+        )  # [B*G, P + T], rows repeat_interleave'd per prompt (second_per_grid_ts too)
+        completion_ids = sequences[:, x["input_ids"].shape[1] :]  # [B*G, T]
     return Rollouts(
         prompt_ids=x["input_ids"].repeat_interleave(G, dim=0),  # [B*G, P]
         prompt_mask=x["attention_mask"].repeat_interleave(G, dim=0),  # [B*G, P]
@@ -166,3 +180,24 @@ def generate(model, batch: PromptBatch, sampling: Sampling) -> Rollouts:
         group_size=G,
         second_per_grid_ts=x.get("second_per_grid_ts"),
     )
+
+
+def _sample_shared(model, batch: PromptBatch, video_embeds: torch.Tensor, sampling: Sampling) -> torch.Tensor:
+    """`[B*G, T]` completions: each prompt prefilled once, its G branches decoded together."""
+    from modeling.shared_prefix import BranchDecoder, decode_branches, generation_rules
+
+    x = batch.inputs
+    G = sampling.num_generations
+    positions = model.prompt_positions(
+        x["input_ids"], x["attention_mask"], x["video_grid_thw"], x.get("second_per_grid_ts")
+    )  # [3, B, P]
+    decoder = BranchDecoder(model, dtype=model.lm_head.weight.dtype)
+    first = decoder.prefill(x["input_ids"], x["attention_mask"], positions,
+                            video_grid_thw=x["video_grid_thw"], video_embeds=video_embeds)  # [B, V]  # fmt: skip
+    decoder.begin(G)
+    processors, eos, pad, _ = generation_rules(model, generation_config(sampling), x["input_ids"].shape[1])
+    return decode_branches(
+        decoder, first[:, None].expand(-1, G, -1), x["input_ids"].repeat_interleave(G, dim=0),
+        processors=processors, eos_token_ids=eos, pad_token_id=pad, do_sample=True,
+        max_new_tokens=sampling.max_new_tokens,
+    )  # fmt: skip

@@ -5,6 +5,11 @@ optimizer updates with the clipped objective of `rl_math.policy_loss`.
     ref_logp = reference_logprobs(ref_model, batch, rollouts, grpo, suppress) # None when beta = 0
     metrics = policy_step(engine, batch, rollouts, advantages, old_logp, ref_logp, grpo, suppress)
 
+Shared prefixes (grpo.shared_prefix, the default): every pass holds each prompt once, its G
+completions packed after it under a block mask (`logprobs.shared_prefix_logprobs`), so a prompt's
+~3,000 video tokens go through the language model once per pass instead of G times; the
+repeated-prompt path (false) gives the same log-probs and update up to float summation order.
+
 Feature reuse: old log-probs reuse the rollouts' `video_embeds` (same weights as at generation);
 the reference encodes each prompt once with its own (frozen) encoders; the update re-encodes each
 micro-batch's prompts once per iteration **with grad**, so the connector and Qwen's patch merger
@@ -33,7 +38,12 @@ from collections import defaultdict
 import torch
 
 from pipelines import rl_math
-from pipelines.grpo.logprobs import forward_logprobs, rollout_logprobs
+from pipelines.grpo.logprobs import (
+    forward_logprobs,
+    rollout_logprobs,
+    rollout_prompts,
+    shared_prefix_logprobs,
+)
 from pipelines.grpo.rollout import PromptBatch, Rollouts, encode_prompts
 
 
@@ -88,7 +98,7 @@ def old_logprobs(model, rollouts: Rollouts, grpo, suppress_token_ids: tuple[int,
         return None
     logp, _ = rollout_logprobs(
         model, rollouts, temperature=grpo.temperature, batch_size=grpo.logprob_batch_size,
-        suppress_token_ids=suppress_token_ids,
+        suppress_token_ids=suppress_token_ids, shared_prefix=grpo.shared_prefix,
     )  # fmt: skip
     return logp
 
@@ -103,7 +113,7 @@ def reference_logprobs(
     ref_embeds = encode_prompts(ref_model, batch)  # [B tokens, H]
     logp, _ = rollout_logprobs(
         ref_model, rollouts, temperature=grpo.temperature, batch_size=grpo.logprob_batch_size,
-        suppress_token_ids=suppress_token_ids, video_embeds=ref_embeds,
+        suppress_token_ids=suppress_token_ids, video_embeds=ref_embeds, shared_prefix=grpo.shared_prefix,
     )  # fmt: skip
     return logp
 
@@ -172,18 +182,27 @@ def micro_batch_loss(
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Loss of rollouts `rows` (the groups of the prompts in `sub`; `mask` `[n, T]` their kept
     tokens): one `engine(...)` forward that encodes each prompt's video once, with grad, and
-    repeats it over the prompt's G rollouts."""
+    computes each prompt once (shared_prefix) or repeats it over its G rollouts."""
     x = sub.inputs
-    timing = {}  # each video's spacing, repeated like its embeddings over its G rollouts
-    if "second_per_grid_ts" in x:
-        timing["second_per_grid_ts"] = x["second_per_grid_ts"].repeat_interleave(rollouts.group_size)  # [b*G]
-    logp, entropy = forward_logprobs(
-        engine, rollouts.prompt_ids[rows], rollouts.prompt_mask[rows], rollouts.completion_ids[rows],
-        rollouts.completion_mask[rows], temperature=grpo.temperature, suppress_token_ids=suppress_token_ids,
-        with_entropy=True, pixel_values_videos=x["pixel_values_videos"],
-        spatial_pixel_values=x["spatial_pixel_values"], video_grid_thw=x["video_grid_thw"],
-        video_repeats=rollouts.group_size, **timing,
-    )  # fmt: skip
+    common = dict(temperature=grpo.temperature, suppress_token_ids=suppress_token_ids, with_entropy=True,
+                  pixel_values_videos=x["pixel_values_videos"], spatial_pixel_values=x["spatial_pixel_values"],
+                  video_grid_thw=x["video_grid_thw"])  # fmt: skip
+    if grpo.shared_prefix:
+        G = rollouts.group_size
+        first = rows.start // G
+        prompts = rollout_prompts(engine.module.config, rollouts, slice(first, first + len(sub)))
+        logp, entropy = shared_prefix_logprobs(
+            engine, **prompts, completion_ids=rollouts.completion_ids[rows],
+            completion_mask=rollouts.completion_mask[rows], dtype=engine.module.lm_head.weight.dtype, **common,
+        )  # fmt: skip
+    else:
+        timing = {}  # each video's spacing, repeated like its embeddings over its G rollouts
+        if "second_per_grid_ts" in x:
+            timing["second_per_grid_ts"] = x["second_per_grid_ts"].repeat_interleave(rollouts.group_size)  # [b*G]
+        logp, entropy = forward_logprobs(
+            engine, rollouts.prompt_ids[rows], rollouts.prompt_mask[rows], rollouts.completion_ids[rows],
+            rollouts.completion_mask[rows], video_repeats=rollouts.group_size, **common, **timing,
+        )  # fmt: skip
     loss, metrics = rl_math.policy_loss(
         logp,
         None if old_logp is None else old_logp[rows],

@@ -110,7 +110,7 @@ def grpo_step(job: Job, batch: PromptBatch, timer: PhaseTimer) -> tuple[Rollouts
     with timer("generate"), unwrapped_for_generation(job.engine) as model:
         model.eval()  # with gradient checkpointing, train mode would switch generation's KV cache off
         try:
-            rollouts = rollout.generate(model, batch, job.sampling)
+            rollouts = rollout.generate(model, batch, job.sampling, shared_prefix=grpo.shared_prefix)
         finally:
             model.train()
     with timer("reward"):

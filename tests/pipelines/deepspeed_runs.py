@@ -2,7 +2,8 @@
 process group, and ZeRO-3 rewrites the modules it wraps).
 
     python -m tests.pipelines.deepspeed_runs updates     # one gloo rank: SFT and GRPO x ZeRO 1/2/3 x A 1/2
-    python -m tests.pipelines.deepspeed_runs two_ranks   # two gloo ranks: ZeRO-3 vs ZeRO-2 GRPO steps
+    python -m tests.pipelines.deepspeed_runs two_ranks   # two gloo ranks: ZeRO-3 vs ZeRO-2 GRPO steps,
+                                                         # and ZeRO-3 with shared prefixes vs repeated prompts
 
 Each prints one JSON line (the last line of stdout) that the tests read.
 
@@ -11,7 +12,9 @@ pipelines.grpo.step.policy_step) on a DeepSpeed engine, against the same update 
 plain torch: AdamW over the same parameter groups, the loss as the loss type defines it,
 gradients summed over the micro-batches, clipped, one step. It also reports how far the plain
 update that keeps only the last micro-batch's gradient lands (what ZeRO-3 did when the forward
-bypassed the engine), so a test can tell that the tolerance separates the two.
+bypassed the engine), so a test can tell that the tolerance separates the two. GRPO runs its
+update with shared prefixes (the default) and again with repeated prompts (grpo.shared_prefix
+false): `vs_repeated` is how far apart the two land.
 """
 
 from __future__ import annotations
@@ -200,24 +203,33 @@ def grpo_reference_loss(batch, rollouts, advantages, rows: range, accumulation: 
 
 def grpo_update(zero: int, accumulation: int) -> dict:
     import modeling
-    from pipelines.config.grpo import GRPOConfig
-    from pipelines.grpo.step import policy_step
 
     model, processor = modeling.load("tiny", seed=0)
     batch, rollouts, adv = grpo_setup(processor, model)
     mb = 2 // accumulation
-    grpo = GRPOConfig(num_generations=G, max_completion_length=8, prompts_per_step=2, micro_batch_prompts=mb,
-                      beta=0.0, loss_type="grpo", lr_llm=LR, lr_connector=LR)  # fmt: skip
     losses = [grpo_reference_loss(batch, rollouts, adv, range(p * G, (p + mb) * G), accumulation)
               for p in range(0, 2, mb)]  # fmt: skip
     reference = plain_update(modeling.load("tiny", seed=0)[0], losses)
     last_only = plain_update(modeling.load("tiny", seed=0)[0], losses[-1:])
     start = {k: v for k, v in trainable(model).items() if k in reference}
+    ours = grpo_engine_update(model, zero, mb, accumulation, batch, rollouts, adv, shared_prefix=True)
+    repeated = grpo_engine_update(modeling.load("tiny", seed=0)[0], zero, mb, accumulation, batch, rollouts, adv,
+                                  shared_prefix=False)  # fmt: skip
+    return {"ours": max_diff(ours, reference), "last_only": max_diff(last_only, reference),
+            "moved": max_diff(start, reference), "repeated": max_diff(repeated, reference),
+            "vs_repeated": max_diff(ours, repeated)}  # fmt: skip
+
+
+def grpo_engine_update(model, zero, mb, accumulation, batch, rollouts, adv, *, shared_prefix: bool) -> dict:
+    """policy_step on a DeepSpeed engine of `model`; the trained weights."""
+    from pipelines.config.grpo import GRPOConfig
+    from pipelines.grpo.step import policy_step
+
+    grpo = GRPOConfig(num_generations=G, max_completion_length=8, prompts_per_step=2, micro_batch_prompts=mb,
+                      beta=0.0, loss_type="grpo", lr_llm=LR, lr_connector=LR, shared_prefix=shared_prefix)  # fmt: skip
     engine, _ = engine_for(model, zero, micro_batch=mb * G, accumulation=accumulation)
     policy_step(engine, batch, rollouts, adv, None, None, grpo)
-    ours = engine_weights(engine)
-    return {"ours": max_diff(ours, reference), "last_only": max_diff(last_only, reference),
-            "moved": max_diff(start, reference)}  # fmt: skip
+    return engine_weights(engine)
 
 
 def updates() -> dict:
@@ -260,7 +272,7 @@ def two_rank_steps(rank: int, port: int) -> dict:
     torch.set_num_threads(1)
     init_group(rank, 2, port)
     result = {}
-    for zero in (3, 2):
+    for name, zero, shared in (("zero3", 3, True), ("zero2", 2, True), ("zero3_repeated", 3, False)):
         model, processor = modeling.load("tiny", seed=0)
         sizes = [(112, 112)] * 4 if rank == 0 else [(112, 112), (84, 168), (84, 168), (84, 168)]
         videos = [random_video(10 * rank + i, 4, h, w) for i, (h, w) in enumerate(sizes)]
@@ -272,17 +284,18 @@ def two_rank_steps(rank: int, port: int) -> dict:
         suppress = (*(tok.convert_tokens_to_ids(t) for t in MEDIA_TOKENS), eos)  # eos too: exact lengths
         sampling = Sampling(G, 3 if rank == 0 else 12, 1.0, eos, tok.pad_token_id, suppress_token_ids=suppress)
         grpo = GRPOConfig(num_generations=G, max_completion_length=12, prompts_per_step=4, micro_batch_prompts=2,
-                          beta=0.0, loss_type="grpo", lr_llm=LR, lr_connector=LR, scale_rewards="batch")  # fmt: skip
+                          beta=0.0, loss_type="grpo", lr_llm=LR, lr_connector=LR, scale_rewards="batch",
+                          shared_prefix=shared)  # fmt: skip
         engine, _ = engine_for(model, zero, micro_batch=2 * G, accumulation=2, world=2)
         torch.manual_seed(rank)
         with deepspeed_setup.unwrapped_for_generation(engine) as module:
-            rollouts = generate(module, batch, sampling)
+            rollouts = generate(module, batch, sampling, shared_prefix=shared)
         rewards = torch.arange(4 * G, dtype=torch.float32) * (rank + 1)  # [16], different spread per rank
         valid = torch.ones(4 * G, dtype=torch.bool)
         advantages, keep = step_advantages(rewards, valid, grpo, world=2, device=engine.device)
         policy_step(engine, batch, rollouts, advantages, None, None, grpo, suppress, keep=keep, num_processes=2)
         weights = engine_weights(engine)  # rank 0 only
-        result[f"zero{zero}"] = {
+        result[name] = {
             "lengths": rollouts.lengths.tolist(),
             "completions": rollouts.completion_ids.tolist(),
             "advantages": advantages.tolist(),
@@ -319,8 +332,10 @@ def two_ranks() -> dict:
     out = {"ranks": {}}
     for rank, res in sorted(results.items()):
         out["ranks"][rank] = {z: {k: v for k, v in r.items() if k != "weights"} for z, r in res.items()}
-    w3, w2 = results[0]["zero3"]["weights"], results[0]["zero2"]["weights"]
-    out["zero3_vs_zero2"] = max(float(np.abs(np.asarray(w3[k]) - np.asarray(w2[k])).max()) for k in w3)
+    w = {name: results[0][name]["weights"] for name in ("zero3", "zero2", "zero3_repeated")}
+    diff = lambda a, b: max(float(np.abs(np.asarray(a[k]) - np.asarray(b[k])).max()) for k in a)  # noqa: E731
+    out["zero3_vs_zero2"] = diff(w["zero3"], w["zero2"])
+    out["shared_vs_repeated"] = diff(w["zero3"], w["zero3_repeated"])
     return out
 
 

@@ -5,7 +5,9 @@ tests/pipelines/deepspeed_runs.py, in a subprocess of their own.
 
 The tolerance (1e-5 on weights moved by ~1e-3) is fp32 reduction order; the plain update that
 keeps only the last micro-batch's gradient (ZeRO-3's old behaviour) lands ~2e-3 away, so a
-regression to it fails here.
+regression to it fails here. GRPO's update runs with shared prefixes (each prompt computed once
+for its G completions, the default) and with repeated prompts: both equal the plain update, and
+each other.
 """
 
 from __future__ import annotations
@@ -39,3 +41,5 @@ def test_update_equals_plain_torch(updates, stage, zero, accumulation):
     assert run["ours"] < TOLERANCE
     if accumulation > 1:  # the first micro-batch's gradient counts
         assert run["last_only"] > 100 * TOLERANCE
+    if stage == "grpo":  # shared prefixes and repeated prompts: the same update
+        assert run["repeated"] < TOLERANCE and run["vs_repeated"] < TOLERANCE

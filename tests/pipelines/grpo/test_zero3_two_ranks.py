@@ -1,7 +1,8 @@
 """Two gloo ranks under ZeRO-3, every parameter partitioned: a GRPO step whose ranks sample
 completions of different lengths (3 and 12 tokens) and whose micro-batches hold different mixes of
 frame shapes (rank 0: one shape; rank 1: two in one micro-batch) finishes, and gives the
-rollouts, advantages and weights of the same step under ZeRO-2. `scale_rewards=batch` divides by the std of both ranks' rewards together.
+rollouts, advantages and weights of the same step under ZeRO-2, and of the same ZeRO-3 step with
+repeated prompts instead of shared prefixes. `scale_rewards=batch` divides by the std of both ranks' rewards together.
 
 Both failure modes were seen here: with DeepSpeed's hooks left on during generation the step hangs
 (each decoded token gathers parameters, and the ranks decode different numbers of tokens); with
@@ -48,6 +49,15 @@ def test_zero3_gives_the_zero2_step(two_ranks):
         assert z3["completions"] == z2["completions"]  # the same gathered weights sampled
         assert z3["advantages"] == pytest.approx(z2["advantages"], abs=1e-6)
     assert two_ranks["zero3_vs_zero2"] < 1e-5  # fp32 reduction order
+
+
+def test_shared_prefixes_give_the_repeated_prompt_step(two_ranks):
+    """The same ZeRO-3 step with each prompt computed once for its 4 completions (the default)
+    and with the prompt repeated per completion: the same samples and the same weights."""
+    for rank in ("0", "1"):
+        shared, repeated = two_ranks["ranks"][rank]["zero3"], two_ranks["ranks"][rank]["zero3_repeated"]
+        assert shared["completions"] == repeated["completions"]
+    assert two_ranks["shared_vs_repeated"] < 1e-5  # fp32 summation order
 
 
 def test_batch_scaling_uses_the_std_of_both_ranks(two_ranks):
