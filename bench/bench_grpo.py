@@ -2,6 +2,17 @@
 
     python bench/bench_grpo.py [--steps 4] [--frames 8] [--prompts 2] [--generations 8] [--tokens 32]
                                [--trl-path DIR] [--skip-trl]
+    python bench/bench_grpo.py --shape paper [--trl-path DIR] [--skip-trl]
+
+`--shape paper` measures shared prefixes at the paper's GRPO shape on the `small` preset: 16
+frames of 448x448 per prompt (2,048 video tokens, prompts of ~2,400 tokens), G = 8, completions of
+exactly 128 tokens (eos suppressed), beta 0.04, gradient checkpointing on:
+- one GRPO step with grpo.shared_prefix (each prompt computed once per pass) / the same step with
+  the prompt repeated per rollout, and each phase's ratio (generation, reference log-probs, update;
+  target: step <= 0.35), plus the peak memory of the update phase, shared / repeated, each in a
+  fresh process;
+- our shared-prefix step / TRL GRPOTrainer's on plain Qwen2.5-VL `small` with one image per prompt
+  sized to the same number of visual tokens (target <= 0.4; needs --trl-path, as benchmark 3).
 
 1. reward time as a share of GRPO step time (target <= 5%): the loop's own step
    (`pipelines.grpo.train.grpo_step`: generate, score on a Ray reward actor pool, reference
@@ -200,7 +211,7 @@ def bench_reuse(args) -> None:
 # --- 3. vs TRL ---
 
 
-def image_processor_for_trl(tokenizer):
+def image_processor_for_trl(tokenizer, max_pixels: int = 224 * 224):
     """A transformers Qwen2.5-VL processor for images only (its video processor needs torchvision)."""
     from transformers.models.qwen2_5_vl.processing_qwen2_5_vl import Qwen2_5_VLProcessor
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
@@ -215,7 +226,7 @@ def image_processor_for_trl(tokenizer):
             self.image_token_id = tokenizer.convert_tokens_to_ids(self.image_token)
             self.video_token_id = tokenizer.convert_tokens_to_ids(self.video_token)
 
-    image = Qwen2VLImageProcessorPil(min_pixels=56 * 56, max_pixels=224 * 224)
+    image = Qwen2VLImageProcessorPil(min_pixels=56 * 56, max_pixels=max_pixels)
     return ImageOnlyProcessor(image, tokenizer, CHAT_TEMPLATE)
 
 
@@ -234,7 +245,8 @@ def plain_qwen_small(folder: Path) -> Path:
     return folder
 
 
-def trl_step_times(args, cfg: RunConfig, images: list, recs: list[dict]) -> tuple[list[float], list[float]]:
+def trl_step_times(args, cfg: RunConfig, images: list, recs: list[dict], max_pixels: int = 224 * 224,
+                   gradient_checkpointing: bool = False) -> tuple[list[float], list[float]]:  # fmt: skip
     from datasets import Dataset
     from transformers import TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
@@ -243,7 +255,7 @@ def trl_step_times(args, cfg: RunConfig, images: list, recs: list[dict]) -> tupl
 
     model_dir = plain_qwen_small(Path(args.tmp) / "qwen_small")
     _, processor = modeling.load("small", seed=0, spatial_encoder="none")
-    trl_processor = image_processor_for_trl(processor.tokenizer)
+    trl_processor = image_processor_for_trl(processor.tokenizer, max_pixels)
     rows = [{"prompt": [{"role": "system", "content": [{"type": "text", "text": prompting.SYSTEM_PROMPT}]},
                         {"role": "user", "content": [{"type": "image"},
                                                      {"type": "text", "text": prompting.user_text(r, think=True)}]}],
@@ -262,6 +274,7 @@ def trl_step_times(args, cfg: RunConfig, images: list, recs: list[dict]) -> tupl
         max_steps=args.steps + 1, logging_steps=1, report_to=[], use_cpu=True, bf16=False, save_strategy="no",
         generation_kwargs={"suppress_tokens": suppress}, dataloader_num_workers=0, seed=0,
         weight_decay=cfg.grpo.weight_decay, max_grad_norm=cfg.grpo.max_grad_norm, lr_scheduler_type="constant",
+        gradient_checkpointing=gradient_checkpointing,
     )  # fmt: skip
     times: list[float] = []
 
@@ -314,9 +327,155 @@ def _pil(array: np.ndarray):
     return Image.fromarray(array)
 
 
+# --- paper shape: shared prefixes ---
+
+PAPER = {"frames": 16, "side": 448, "generations": 8, "tokens": 128, "prompts": 2}
+
+
+def paper_batch(processor, prompts: int) -> PromptBatch:
+    """`prompts` left-padded think-format prompts of different lengths, 16 frames of 448x448 each."""
+    from pipelines import prompting
+
+    recs = records(prompts)
+    for i, r in enumerate(recs):
+        r["question"] += " Count every one you can see." * i
+    texts = [prompting.prompt_text(processor, r, think=True) for r in recs]
+    videos = [frames(i, PAPER["frames"], PAPER["side"]) for i in range(prompts)]
+    return PromptBatch(dict(processor(text=texts, videos=videos, padding_side="left")), recs)
+
+
+def paper_config(args, shared: bool) -> RunConfig:
+    return run_config(args, shared_prefix=shared, gradient_checkpointing=True)
+
+
+def shared_prefix_phases(args, model, reference, batch: PromptBatch, sampling: Sampling, shared: bool) -> dict:
+    """Seconds of one step's phases (fresh optimizer over a copy of `model`, so both paths start
+    from the same weights): generation, reference log-probs, the update (forward, backward, step)."""
+    from pipelines.grpo.step import policy_step
+
+    cfg = paper_config(args, shared)
+    policy = copy.deepcopy(model).train()
+    policy.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    groups = modeling.trainable_parameter_groups(policy, lr_llm=1e-6, lr_connector=1e-6)
+    engine = TorchEngine(policy, torch.optim.AdamW(groups), max_grad_norm=1.0)
+    out = {}
+    torch.manual_seed(0)
+    t0 = time.perf_counter()
+    policy.eval()
+    rollouts = generate(policy, batch, sampling, shared_prefix=shared)
+    policy.train()
+    t1 = time.perf_counter()
+    ref = reference_logprobs(reference, batch, rollouts, cfg.grpo, sampling.suppress_token_ids)
+    t2 = time.perf_counter()
+    advantages = torch.randn(rollouts.num_rollouts)
+    policy_step(engine, batch, rollouts, advantages, None, ref, cfg.grpo, sampling.suppress_token_ids)
+    t3 = time.perf_counter()
+    out.update(generate=t1 - t0, logprobs=t2 - t1, update=t3 - t2, step=t3 - t0)
+    out["tokens"] = rollouts.completion_ids.shape[1]
+    return out
+
+
+def update_peak_memory(args, shared: bool) -> float:
+    """Peak MiB of one update phase above what the process held before it, in a fresh process."""
+    import json
+    import subprocess
+
+    code = (f"import sys; sys.argv = ['bench', '--prompts', '{args.prompts}']; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+            f"import bench_grpo, json; print(json.dumps(bench_grpo.measure_update_memory({shared})))")  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=3600)
+    if proc.returncode:
+        raise RuntimeError(proc.stderr[-3000:])
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def measure_update_memory(shared: bool) -> float:
+    import resource
+
+    from pipelines.grpo.step import policy_step
+
+    torch.set_num_threads(2)
+    args = argparse.Namespace(prompts=PAPER["prompts"], generations=PAPER["generations"], tokens=PAPER["tokens"])
+    cfg = paper_config(args, shared)
+    model, processor = modeling.load("small", seed=0, max_pixels=PAPER["side"] ** 2)
+    model.train().gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    batch = paper_batch(processor, args.prompts)
+    sampling = fixed_length_sampling(cfg, processor.tokenizer)
+    G, T, x = args.generations, args.tokens, batch.inputs
+    completions = torch.randint(0, 250, (args.prompts * G, T), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        embeds = model.encode_videos(x["pixel_values_videos"], x["video_grid_thw"], x["spatial_pixel_values"])
+    rollouts = Rollouts(x["input_ids"].repeat_interleave(G, 0), x["attention_mask"].repeat_interleave(G, 0),
+                        completions, torch.ones_like(completions), embeds, x["video_grid_thw"], G)  # fmt: skip
+    groups = modeling.trainable_parameter_groups(model, lr_llm=1e-6, lr_connector=1e-6)
+    engine = TorchEngine(model, torch.optim.AdamW(groups), max_grad_norm=1.0)
+    with open("/proc/self/statm") as f:
+        before = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    policy_step(engine, batch, rollouts, torch.randn(args.prompts * G), None, None, cfg.grpo, sampling.suppress_token_ids)
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before
+
+
+def bench_paper_shape(args, pool) -> None:
+    args.generations, args.tokens, args.prompts = PAPER["generations"], PAPER["tokens"], PAPER["prompts"]
+    model, processor = modeling.load("small", seed=0, max_pixels=PAPER["side"] ** 2)
+    reference = copy.deepcopy(model).eval().requires_grad_(False)
+    batch = paper_batch(processor, args.prompts)
+    sampling = fixed_length_sampling(paper_config(args, True), processor.tokenizer)
+    P = batch.inputs["input_ids"].shape[1]
+    video = int(batch.inputs["video_grid_thw"][0].prod()) // 4
+    phases = {shared: shared_prefix_phases(args, model, reference, batch, sampling, shared) for shared in (True, False)}
+    s, r = phases[True], phases[False]
+    shape = (f"small, {args.prompts} prompts of {P} tokens ({video} video tokens, 16 frames 448x448) x G "
+             f"{args.generations}, {s['tokens']} completion tokens")  # fmt: skip
+    print(f"shared-prefix GRPO step / repeated: {s['step'] / r['step']:.3f} ({s['step']:.1f} s / {r['step']:.1f} s; "
+          f"{shape}); target <= 0.35")  # fmt: skip
+    for phase in ("generate", "logprobs", "update"):
+        print(f"   {phase}: {s[phase] / r[phase]:.3f} ({s[phase]:.1f} s / {r[phase]:.1f} s)")
+    memory = {shared: update_peak_memory(args, shared) for shared in (True, False)}
+    print(f"   update peak memory, shared / repeated: {memory[True] / memory[False]:.3f} "
+          f"({memory[True]:.0f} MiB / {memory[False]:.0f} MiB above the loaded model, fresh processes)")
+    if not args.skip_trl:
+        bench_trl_paper(args, pool, P)
+
+
+def bench_trl_paper(args, pool, prompt_tokens: int) -> None:
+    """Our shared-prefix step vs TRL's on plain Qwen2.5-VL `small`: one 1792x896 image per prompt
+    (128 x 64 patches -> 2,048 visual tokens, the paper-shape video's count); ours sees the same
+    image as a 2-frame video (the same 2,048 tokens). Gradient checkpointing on in both."""
+    try:
+        import trl  # noqa: F401
+    except ImportError as e:
+        print(f"   vs TRL: not run: trl does not import ({e}); install it apart and pass --trl-path (see --help)")
+        return
+    width, height = 1792, 896
+    cfg = paper_config(args, True)
+    recs = records(args.prompts)
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (height, width, 3), dtype=np.uint8) for _ in range(args.prompts)]
+    try:
+        trl_times, _ = trl_step_times(args, cfg, [_pil(i) for i in images], recs, max_pixels=width * height,
+                                      gradient_checkpointing=True)  # fmt: skip
+    except ImportError as e:
+        print(f"   vs TRL: TRL's GRPOTrainer failed: {type(e).__name__}: {e}")
+        return
+    model, processor = modeling.load("small", seed=0, spatial_encoder="none", max_pixels=width * height)
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model.train()
+    reference = copy.deepcopy(model).eval().requires_grad_(False)
+    job = make_job(cfg, model, processor, pool, reference)
+    from pipelines import prompting
+
+    texts = [prompting.prompt_text(processor, r, think=True) for r in recs]
+    inputs = processor(text=texts, videos=[[img, img] for img in images], padding_side="left")
+    rows = our_steps(job, PromptBatch(dict(inputs), recs), args.steps)
+    ours, theirs = median(rows, "step"), statistics.median(trl_times)
+    print(f"   shared-prefix step / TRL GRPOTrainer (plain small, {inputs['input_ids'].shape[1]} prompt tokens vs "
+          f"{prompt_tokens} with video, G {args.generations}, {args.tokens} tokens): {ours:.1f} s / {theirs:.1f} s "
+          f"= {ours / theirs:.3f}; target <= 0.4")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=4, help="timed steps after one warm-up step")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps after one warm-up step (4; 1 at --shape paper)")
     parser.add_argument("--prompts", type=int, default=2, help="prompts per step")
     parser.add_argument("--generations", type=int, default=8, help="G, rollouts per prompt")
     parser.add_argument("--tokens", type=int, default=32, help="completion length (eos suppressed)")
@@ -326,7 +485,10 @@ def main() -> None:
     parser.add_argument("--skip-trl", action="store_true")
     parser.add_argument("--only", type=int, choices=(1, 2, 3), default=None, help="run one benchmark")
     parser.add_argument("--tmp", default="/tmp/bench_grpo")
+    parser.add_argument("--shape", choices=("default", "paper"), default="default",
+                        help="paper: the shared-prefix benchmark at the paper's GRPO shape (see above)")
     args = parser.parse_args()
+    args.steps = args.steps or (1 if args.shape == "paper" else 4)
     torch.set_num_threads(2)
     import ray
 
@@ -335,11 +497,13 @@ def main() -> None:
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     with RewardPool(RewardPoolConfig(num_actors=1, num_cpus=0.5)) as pool:
         pool.wait_ready()
-        if args.only in (None, 1):
+        if args.shape == "paper":
+            bench_paper_shape(args, pool)
+        elif args.only in (None, 1):
             bench_reward_share(args, pool)
-        if args.only in (None, 2):
+        if args.shape == "default" and args.only in (None, 2):
             bench_reuse(args)
-        if args.only in (None, 3) and not args.skip_trl:
+        if args.shape == "default" and args.only in (None, 3) and not args.skip_trl:
             bench_trl(args, pool)
     ray.shutdown()
 

@@ -5,6 +5,10 @@ generation unwrapped from ZeRO-3), on random frames and a random-initialised mod
     python bench/gpu_check.py [--steps 4] [--frames 16] [--size 224] [--generations 8] [--tokens 128]
     python bench/gpu_check.py --device cpu --preset tiny --dtype fp32 --steps 1   # smoke test of this script
 
+GRPO runs twice, with shared prefixes (grpo.shared_prefix, the default: each prompt computed once
+for its G rollouts) and with the prompt repeated per rollout, so the first GPU run measures what
+sharing buys there (`--shared-prefix on|off` runs one).
+
 Prints per stage: median step time (after one warm-up step), tokens/s, peak GPU memory and an MFU
 estimate = 6 x parameters x trained tokens / step time / the GPU's peak dense bf16 FLOP/s (a
 rough upper-bound style figure: frozen encoders only run forward, generation is memory-bound).
@@ -89,7 +93,7 @@ def sft_check(args, report) -> None:
     torch.cuda.empty_cache() if torch.cuda.is_available() else None
 
 
-def grpo_check(args, report) -> None:
+def grpo_check(args, report, shared_prefix: bool) -> None:
     import torch
 
     import modeling
@@ -116,14 +120,14 @@ def grpo_check(args, report) -> None:
     suppress = (*(tok.convert_tokens_to_ids(t) for t in MEDIA_TOKENS), eos)  # eos too: every completion full length
     sampling = Sampling(G, args.tokens, 1.0, eos, tok.pad_token_id, suppress_token_ids=suppress)
     grpo = GRPOConfig(num_generations=G, max_completion_length=args.tokens, prompts_per_step=2, micro_batch_prompts=1,
-                      beta=0.04, lr_llm=1e-6, lr_connector=1e-6)  # fmt: skip
+                      beta=0.04, lr_llm=1e-6, lr_connector=1e-6, shared_prefix=shared_prefix)  # fmt: skip
     phases: dict[str, list[float]] = {"generate": [], "reference": [], "update": []}
 
     def step():
         start = time.perf_counter()
         with deepspeed_setup.unwrapped_for_generation(engine) as module:
             module.eval()
-            rollouts = generate(module, batch, sampling)
+            rollouts = generate(module, batch, sampling, shared_prefix=shared_prefix)
             module.train()
         report.sync()
         t1 = time.perf_counter()
@@ -141,8 +145,10 @@ def grpo_check(args, report) -> None:
     seconds, stats = timed(step, args.steps, report.sync)
     completion_tokens = 2 * G * args.tokens
     medians = ", ".join(f"{k} {statistics.median(v[1:] or v):.2f} s" for k, v in phases.items())
-    report.line("grpo", seconds, completion_tokens, n_params,
-                f"{medians}; kl {stats[-1].get('kl', float('nan')):.2e}; {2 * G} completions x {args.tokens} tokens")  # fmt: skip
+    prompt_tokens = int(batch.inputs["attention_mask"].sum())
+    report.line("grpo shared prefix" if shared_prefix else "grpo repeated prompts", seconds, completion_tokens, n_params,
+                f"{medians}; kl {stats[-1].get('kl', float('nan')):.2e}; {2 * G} completions x {args.tokens} tokens "
+                f"after 2 prompts of {prompt_tokens // 2} tokens")  # fmt: skip
 
 
 class Report:
@@ -181,6 +187,8 @@ def main() -> int:
     parser.add_argument("--dtype", default="bf16", choices=["bf16", "fp32"])
     parser.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
     parser.add_argument("--no-gradient-checkpointing", dest="gradient_checkpointing", action="store_false")
+    parser.add_argument("--shared-prefix", choices=("both", "on", "off"), default="both",
+                        help="GRPO with shared prefixes, repeated prompts, or both (default)")
     args = parser.parse_args()
     import torch
 
@@ -204,7 +212,9 @@ def main() -> int:
     report = Report(args.device)
     print(f"gpu_check: {report.name}, preset {args.preset}, {args.dtype}, ZeRO-3, torch {torch.__version__}")
     sft_check(args, report)
-    grpo_check(args, report)
+    for shared in {"both": (True, False), "on": (True,), "off": (False,)}[args.shared_prefix]:
+        grpo_check(args, report, shared)
+        torch.cuda.empty_cache() if args.device == "cuda" else None  # the check's engine and models are gone
     return 0
 
 
