@@ -11,7 +11,7 @@ import torch
 import modeling
 from modeling.config import VGGT_PRESETS
 
-MANIFEST = Path("/work/shared/reference/vggt_1b_state_dict_shapes.json")
+MANIFEST = Path(__file__).resolve().parent / "fixtures" / "vggt_1b_state_dict_shapes.json"
 
 
 def _count(module) -> int:
