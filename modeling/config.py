@@ -16,6 +16,7 @@ from transformers import Qwen2_5_VLConfig
 
 PRESETS = ("tiny", "small", "spatial-mllm-3b", "qwen2.5-vl-3b")
 SPATIAL_ENCODERS = ("vggt", "none")
+CONNECTOR_TYPES = ("mlp_add", "embedding_merger")  # release v1.1's connector, release v1.0's (connector.py)
 
 # Qwen2.5-VL special-token ids; the tiny/small byte tokenizer has its own (see tokenizer.py).
 QWEN_TOKEN_IDS = {
@@ -112,6 +113,10 @@ class SpatialMLLMConfig(Qwen2_5_VLConfig):
     spatial_encoder: `"vggt"` attaches the VGGT aggregator and the connector; `"none"` is plain
         Qwen2.5-VL (the paper's baseline).
     spatial_config: the `VGGTConfig` fields as a dict (ignored when `spatial_encoder == "none"`).
+    connector_type: `"mlp_add"` (release v1.1, the default) or `"embedding_merger"` (release v1.0);
+        see connector.py.
+    spatial_layer: which aggregator layer's patch tokens the connector reads (the releases'
+        `spatial_embeds_layer_idx`; -1 = the last, the only value the releases use).
     preset: the preset this config was built from, for logs and `meta.json`; informational only.
     """
 
@@ -119,6 +124,8 @@ class SpatialMLLMConfig(Qwen2_5_VLConfig):
 
     spatial_encoder: str = "vggt"
     spatial_config: dict | None = None
+    connector_type: str = "mlp_add"
+    spatial_layer: int = -1
     preset: str | None = None
 
     def __post_init__(self, **kwargs):
@@ -129,6 +136,13 @@ class SpatialMLLMConfig(Qwen2_5_VLConfig):
             )
         if self.spatial_encoder == "vggt" and self.spatial_config is None:
             self.spatial_config = dataclasses.asdict(VGGTConfig())
+        if self.connector_type not in CONNECTOR_TYPES:
+            raise ValueError(f"connector_type must be one of {CONNECTOR_TYPES}, got {self.connector_type!r}")
+        if self.spatial_encoder == "vggt" and not -self.vggt.depth <= self.spatial_layer < self.vggt.depth:
+            raise ValueError(
+                f"spatial_layer (spatial_embeds_layer_idx) {self.spatial_layer} is not a layer of the "
+                f"{self.vggt.depth}-layer spatial encoder"
+            )
 
     @property
     def vggt(self) -> VGGTConfig:
@@ -148,12 +162,13 @@ def _qwen_3b_kwargs() -> dict:
             "num_key_value_heads": 2,
             "max_position_embeddings": 128000,
             "rms_norm_eps": 1e-6,
-            "rope_scaling": {"type": "mrope", "mrope_section": [16, 24, 24], "rope_theta": 1000000.0},
+            # As the releases' config.json (transformers 4.51.3) has them: rope type "default" with
+            # the mrope sections, and no pad_token_id (which would freeze that embedding row).
+            "rope_scaling": {"type": "default", "mrope_section": [16, 24, 24], "rope_theta": 1000000.0},
             "sliding_window": 32768,
             "max_window_layers": 70,
             "bos_token_id": QWEN_TOKEN_IDS["bos_token_id"],
             "eos_token_id": QWEN_TOKEN_IDS["eos_token_id"],
-            "pad_token_id": QWEN_TOKEN_IDS["bos_token_id"],
         },
         "vision_config": {
             "depth": 32,

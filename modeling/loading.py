@@ -4,10 +4,15 @@ Directories this reads (never the network):
 - this package's own `save_pretrained` output (config `model_type: spatial_mllm`);
 - a Spatial-MLLM v1.1 release (`spatial_encoder.vggt_model.aggregator.*`, `connector.*`, and
   Qwen's pre-transformers-4.52 names `model.layers.*`, `visual.*`; VGGT's heads are skipped);
+- a Spatial-MLLM v1.0 release (`vggt.aggregator.*`, the two-stage connector
+  `vggt_embedding_merger.*`; told apart by those tensor names, its config has no spatial part);
 - a Qwen2.5-VL-3B-Instruct directory (old or new transformers names), giving plain Qwen2.5-VL,
   or Spatial-MLLM when the preset says so and `spatial_weights` points at a VGGT-1B checkpoint
   (the connector then starts from a fresh init: the paper's SFT starting point).
 Every tensor is matched strictly: a missing, unexpected or mis-shaped name is an error listing all.
+
+Memory: tensors are read one at a time and cast to the target dtype as they are read; a tensor
+that is not used (VGGT's heads, a tied `lm_head.weight`) is never read (`checkpoint_io.py`).
 """
 
 from __future__ import annotations
@@ -22,19 +27,15 @@ import torch
 from torch import nn
 from transformers import AutoTokenizer, GenerationConfig, PreTrainedTokenizerFast
 
+from modeling.checkpoint_io import checkpoint_files, read_mapped, tensor_names
 from modeling.config import PRESETS, VGGT_PRESETS, VGGTConfig, build_config
 from modeling.config import SpatialMLLMConfig as _Config
+from modeling.connector import init_connector
 from modeling.model import SpatialMLLMForConditionalGeneration
 from modeling.preprocess import FRAME_PRESETS, FrameSpec
 from modeling.processor import SpatialMLLMProcessor
 from modeling.tokenizer import build_byte_tokenizer
-from modeling.vggt import (
-    is_head_tensor,
-    name_list,
-    read_tensors,
-    spatial_encoder_state_dict,
-    strip_aggregator_prefix,
-)
+from modeling.vggt import is_head_tensor, name_list, strip_aggregator_prefix
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,8 @@ def map_name(name: str) -> str | None:
         return None if is_head_tensor(name) else "model.spatial_encoder." + strip_aggregator_prefix(name)
     if name.startswith("connector."):
         return "model." + name
+    if name.startswith("vggt_embedding_merger."):  # release v1.0's connector
+        return "model.connector." + name.removeprefix("vggt_embedding_merger.")
     if name.startswith("visual."):
         return "model." + name
     if name.startswith("model.") and not name.startswith(
@@ -56,33 +59,6 @@ def map_name(name: str) -> str | None:
     ):
         return "model.language_model." + name.removeprefix("model.")  # pre-4.52 Qwen text names
     return name
-
-
-def read_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """All tensors of a directory: `model.safetensors`, sharded safetensors, or `pytorch_model.bin`."""
-    tensors: dict[str, torch.Tensor] = {}
-    for file in checkpoint_files(path):
-        tensors.update(read_tensors(file))
-    return tensors
-
-
-def checkpoint_files(path: str | os.PathLike) -> list[Path]:
-    """The weight files of a directory, as `read_checkpoint` reads them (an index's shards first)."""
-    path = Path(path)
-    files = []
-    for index in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
-        if (path / index).exists():  # the index names the shards; other weight files are not the model's
-            weight_map = json.loads((path / index).read_text())["weight_map"]
-            files = [path / name for name in sorted(set(weight_map.values()))]
-            break
-    else:
-        for pattern in ("model.safetensors", "*.safetensors", "pytorch_model*.bin"):
-            files = sorted(path.glob(pattern))
-            if files:
-                break
-    if not files:
-        raise FileNotFoundError(f"no *.safetensors or pytorch_model*.bin weights in {path}")
-    return files
 
 
 def _computed_buffers(model: SpatialMLLMForConditionalGeneration) -> None:
@@ -112,17 +88,36 @@ def config_from_dir(path: str | os.PathLike, preset: str | None = None) -> _Conf
             )
         return config
     released_spatial = "spatial_config" in raw
-    encoder = build_config(preset).spatial_encoder if preset else ("vggt" if released_spatial else "none")
-    # Sizes: the release's `spatial_config` over VGGT-1B defaults, else the preset's.
+    names = [] if released_spatial else tensor_names(checkpoint_files(path))
+    v10 = any(n.startswith("vggt_embedding_merger.") for n in names)  # release v1.0 (no spatial config)
+    if preset:
+        encoder = build_config(preset).spatial_encoder
+    else:
+        encoder = "vggt" if released_spatial or any(n.startswith(("vggt.", "spatial_encoder.")) for n in names) else "none"
+    # Sizes: the release's `spatial_config` over VGGT-1B defaults, else the preset's (v1.0: VGGT-1B).
     vggt = dataclasses.replace(VGGT_PRESETS.get(preset or "", VGGTConfig()))
     if released_spatial:
         known = {f.name for f in dataclasses.fields(VGGTConfig)}
         vggt = dataclasses.replace(vggt, **{k: v for k, v in raw["spatial_config"].items() if k in known})
     qwen = {k: v for k, v in raw.items() if k not in _FOREIGN_CONFIG_KEYS}
     spatial = dataclasses.asdict(vggt) if encoder == "vggt" else None
+    connector = _connector_settings(raw.get("connector_config"), v10, path)
     return _Config.from_dict(
-        {**qwen, "spatial_encoder": encoder, "spatial_config": spatial, "preset": preset}
+        {**qwen, "spatial_encoder": encoder, "spatial_config": spatial, "preset": preset, **connector}
     )
+
+
+def _connector_settings(connector_config: dict | None, v10: bool, path) -> dict:
+    """`connector_type` and `spatial_layer` from a release's `connector_config` (v1.1) or its
+    tensor names (v1.0); a connector this model does not implement stops the load naming it."""
+    if v10:
+        return {"connector_type": "embedding_merger", "spatial_layer": -1}  # v1.0 reads the last layer
+    if connector_config is None:
+        return {}
+    kind = connector_config.get("connector_type", "mlp_add")
+    if kind != "mlp_add":
+        raise ValueError(f"{path}: connector_config.connector_type={kind!r} is not supported (mlp_add is)")
+    return {"connector_type": "mlp_add", "spatial_layer": int(connector_config.get("spatial_embeds_layer_idx", -1))}
 
 
 def _mismatch_error(source: str, missing, unexpected, wrong) -> ValueError:
@@ -136,43 +131,36 @@ def _mismatch_error(source: str, missing, unexpected, wrong) -> ValueError:
     return ValueError("\n".join(lines))
 
 
-def _init_connector(model: SpatialMLLMForConditionalGeneration) -> None:
-    """Fresh connector (Qwen's init: normal(0, initializer_range) weights, zero biases, unit norm)."""
-    connector = model.model.connector.to_empty(device="cpu")
-    std = model.config.text_config.initializer_range
-    with torch.no_grad():
-        connector.ln_q.weight.fill_(1.0)
-        for layer in (connector.mlp[0], connector.mlp[2]):
-            layer.weight.normal_(0.0, std)
-            layer.bias.zero_()
-
-
 def load_weights_from_dir(
     config: _Config, path: str | os.PathLike, *, spatial_weights: str | os.PathLike | None, dtype: torch.dtype
 ) -> SpatialMLLMForConditionalGeneration:
     """Build the model on the meta device (no memory, no init cost), then assign every tensor from
-    `path` (names mapped) and compute the buffers checkpoints do not hold."""
+    `path` (names mapped, read in `dtype`) and compute the buffers checkpoints do not hold."""
+    from modeling.vggt_model import vggt_checkpoint_files
+
     with torch.device("meta"):
         model = SpatialMLLMForConditionalGeneration(config)
-    state, skipped = {}, []
-    for name, tensor in read_checkpoint(path).items():
+    tied = config.tie_word_embeddings
+
+    def rename(name: str) -> str | None:
         target = map_name(name)
-        if target is None:
-            skipped.append(name)
-        else:
-            state[target] = tensor
+        return None if tied and target == "lm_head.weight" else target  # tied: the embedding is the head
+
+    state, skipped = read_mapped(checkpoint_files(path), rename, dtype)
+    skipped = [n for n in skipped if n != "lm_head.weight"]
     has_connector = any(k.startswith("model.connector.") for k in state)
     if spatial_weights is not None:
         if model.spatial_encoder is None:
             raise ValueError("spatial_weights given but this model has no spatial encoder")
-        encoder_state, heads = spatial_encoder_state_dict(read_tensors(spatial_weights))
+
+        def encoder_name(name: str) -> str | None:
+            return None if is_head_tensor(name) else "model.spatial_encoder." + strip_aggregator_prefix(name)
+
+        encoder_state, heads = read_mapped(vggt_checkpoint_files(spatial_weights), encoder_name, dtype)
         skipped += heads
-        state.update({"model.spatial_encoder." + k: v for k, v in encoder_state.items()})
+        state.update(encoder_state)
     if skipped:
         logger.info("skipped %d unused tensors (VGGT heads) from %s", len(skipped), path)
-    tied = config.tie_word_embeddings
-    if tied:
-        state.pop("lm_head.weight", None)  # tied to the input embedding; re-tied below
     expected = model.state_dict()
     allowed_missing = {"lm_head.weight"} if tied else set()
     # Qwen weights + separate VGGT weights: the connector does not exist yet and starts fresh.
@@ -189,12 +177,13 @@ def load_weights_from_dir(
                 " (a Qwen2.5-VL directory has no spatial encoder: pass spatial_weights=<VGGT-1B checkpoint>)"
             )
         raise _mismatch_error(f"{path}{hint}", missing, unexpected, wrong)
-    state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
     model.load_state_dict(state, strict=False, assign=True)
+    del state
     _computed_buffers(model)
     if fresh_connector:
         logger.warning("no connector weights in %s: the connector starts from a fresh init", path)
-        _init_connector(model)
+        model.model.connector.to_empty(device="cpu")
+        init_connector(model.model.connector, config.text_config.initializer_range)
         model.model.connector.to(dtype)
     if tied:
         model.tie_weights()

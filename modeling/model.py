@@ -32,7 +32,7 @@ from transformers.models.qwen2_5_vl.modeling_qwen2_5_vl import (
 )
 
 from modeling.config import SpatialMLLMConfig
-from modeling.connector import SpatialConnector, group_spatial_tokens
+from modeling.connector import build_connector
 from modeling.preprocess import unpatchify
 from modeling.rope import prompt_positions, qwen_position_ids
 from modeling.vggt import VGGTAggregator
@@ -88,14 +88,15 @@ class SpatialMLLMModel(Qwen2_5_VLModel):
         self.language_model = Qwen2_5_VLTextModel._from_config(config.text_config)
         self.rope_deltas = None
         self.spatial_encoder: VGGTAggregator | None = None
-        self.connector: SpatialConnector | None = None
+        self.connector: nn.Module | None = None  # connector.py: SpatialConnector (v1.1) or EmbeddingMergerConnector (v1.0)
         if config.spatial_encoder == "vggt":
             vggt = config.vggt
             vision = config.vision_config
             if vggt.patch_size != vision.patch_size:
                 raise ValueError(f"VGGT patch {vggt.patch_size} must equal Qwen's patch {vision.patch_size}")
             self.spatial_encoder = VGGTAggregator(vggt)
-            self.connector = SpatialConnector(
+            self.connector = build_connector(
+                config.connector_type,
                 vggt.out_dim,
                 config.text_config.hidden_size,
                 vision.temporal_patch_size,
@@ -148,15 +149,16 @@ class SpatialMLLMModel(Qwen2_5_VLModel):
         needs_grad = torch.is_grad_enabled() and any(
             p.requires_grad for p in self.spatial_encoder.parameters()
         )
+        layer = self.config.spatial_layer % self.spatial_encoder.config.depth  # the releases' -1: the last
         grouped = []
         with torch.set_grad_enabled(needs_grad):
             for chunk, grid in zip(torch.split(spatial_pixel_values, rows), video_grid_thw.tolist(), strict=True):
                 frames = unpatchify(chunk, tuple(grid), patch, sm, tm).to(dtype)  # [S, 3, H, W]
                 h, w = frames.shape[-2:]
-                layers, start = self.spatial_encoder(frames[None], only_last=True)
-                patches = layers[-1][:, :, start:]  # [1, S, P, 2*dim]: special tokens dropped
-                grouped.append(group_spatial_tokens(patches, h // patch, w // patch, tm, sm))  # [n, 8*2*dim]
-        connector_dtype = self.connector.mlp[0].weight.dtype
+                tokens = self.spatial_encoder.selected_layers(frames[None], [layer])[layer]  # [1, S, 5 + P, 2*dim]
+                patches = tokens[:, :, self.spatial_encoder.patch_start_idx :]  # special tokens dropped
+                grouped.append(self.connector.group(patches, h // patch, w // patch))  # [n, 8*2*dim]
+        connector_dtype = next(self.connector.parameters()).dtype
         return [self.connector(g.to(connector_dtype)) for g in grouped]
 
     def get_video_features(
@@ -246,7 +248,7 @@ class SpatialMLLMForConditionalGeneration(Qwen2_5_VLForConditionalGeneration):
         return self.model.spatial_encoder
 
     @property
-    def connector(self) -> SpatialConnector | None:
+    def connector(self) -> nn.Module | None:
         return self.model.connector
 
     def mm_token_type_ids(self, input_ids: torch.LongTensor) -> torch.LongTensor:

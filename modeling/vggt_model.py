@@ -92,7 +92,7 @@ def vggt_checkpoint_files(path: str | os.PathLike) -> list[Path]:
     """The files of a VGGT checkpoint: the file itself (`.safetensors`, `.pt`, `.bin`), or a
     folder's `model.safetensors` (or shards, or `pytorch_model*.bin`), else its one `.pt` file (the
     layout of VGGT-1B's release)."""
-    from modeling.loading import checkpoint_files
+    from modeling.checkpoint_io import checkpoint_files
 
     path = Path(path)
     if path.is_file():
