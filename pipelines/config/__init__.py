@@ -1,6 +1,6 @@
 """The run config: `RunConfig` (every section) and its loader, in `run.py`; one module per section
 (`train`, `optimizer`, `sft`, `grpo`, `reward_pool`, `evaluate`, `sample_frames`,
-`mixture`, `export`). Nothing here imports a stage, so
+`mixture`, `export`, `plan`). Nothing here imports a stage, so
 reading a config (and `--help`) imports neither Ray nor torch."""
 
 from pipelines.config.run import (

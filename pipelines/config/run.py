@@ -26,6 +26,7 @@ from pipelines.config.evaluate import EvalConfig
 from pipelines.config.export import ExportConfig
 from pipelines.config.grpo import GRPOConfig
 from pipelines.config.mixture import MixtureConfig
+from pipelines.config.plan import PlanConfig
 from pipelines.config.sample_frames import SampleFramesConfig
 from pipelines.config.sft import SFTConfig
 from pipelines.config.train import TrainConfig
@@ -130,6 +131,7 @@ class RunConfig(Section):
     eval: EvalConfig = Field(default_factory=EvalConfig)
     sample_frames: SampleFramesConfig = Field(default_factory=SampleFramesConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
+    plan: PlanConfig = Field(default_factory=PlanConfig)
 
     @property
     def run_path(self) -> Path:

@@ -43,6 +43,9 @@ class TrainConfig(BaseModel):
     """Micro-batches each worker keeps ready ahead of the step, count."""
     wandb: bool = True
     """Mirror the metrics to a W&B run (offline unless WANDB_API_KEY is set); false = metrics.jsonl only."""
+    gpu_memory_gb: float = Field(80.0, gt=0)
+    """Memory of one GPU, GiB (A100 / A800 / H100: 80, H200: 141): what `jobs.plan` checks its
+    per-GPU estimate against."""
     check_resources: bool = True
     """Refuse to start when the cluster has fewer CPUs/GPUs than the workers and one data task need
     (false on an autoscaling cluster that grows on demand)."""
