@@ -85,3 +85,20 @@ def test_prompts_that_differ_before_the_video_fall_back_to_full_prompts(predicto
         assert shared.answer(frames, qs) == repeated.answer(frames, qs)
     finally:
         del shared.prompts, repeated.prompts
+
+
+def test_the_models_own_generation_config_applies_on_both_paths(predictors):
+    """A release's generation_config.json (Qwen's sets repetition_penalty 1.05) shapes greedy answers;
+    the shared path applies the same logits processors as generate."""
+    shared, repeated = predictors
+    config = shared.model.generation_config
+    saved = (config.repetition_penalty, config.no_repeat_ngram_size)
+    config.repetition_penalty, config.no_repeat_ngram_size = 1.5, 2
+    try:
+        frames = np.stack(random_video(2, 4))
+        qs = questions(4)
+        penalised = shared.answer(frames, qs)
+        assert penalised == repeated.answer(frames, qs)
+    finally:
+        config.repetition_penalty, config.no_repeat_ngram_size = saved
+    assert penalised != shared.answer(frames, qs)  # the processors changed the answers
