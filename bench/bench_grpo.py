@@ -410,7 +410,9 @@ def measure_update_memory(shared: bool) -> float:
     engine = TorchEngine(model, torch.optim.AdamW(groups), max_grad_norm=1.0)
     with open("/proc/self/statm") as f:
         before = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    policy_step(engine, batch, rollouts, torch.randn(args.prompts * G), None, None, cfg.grpo, sampling.suppress_token_ids)
+    reference = torch.zeros(args.prompts * G, T)  # the KL term's input (beta 0.04), as the loop passes it
+    policy_step(engine, batch, rollouts, torch.randn(args.prompts * G), None, reference, cfg.grpo,
+                sampling.suppress_token_ids)  # fmt: skip
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before
 
 

@@ -1,21 +1,16 @@
 """Spatial-MLLM: transformers' Qwen2.5-VL with a VGGT spatial encoder fused into its video tokens.
 
 The fusion sits in the inner model's `get_video_features`, the seam transformers 5.24 uses both in
-`forward` and in `generate` (which encodes media once before prefill): Qwen's vision tower and
-patch merger give one embedding per merged video token; the spatial encoder sees the same resized
-frames, its last-layer patch tokens are grouped per merged token and sent through the connector;
-the sum fills the `<|video_pad|>` positions. 3D RoPE positions follow Qwen's original rule
-(`modeling/rope.py`), not transformers 5.24's `get_rope_index`: they differ for text after a video.
+`forward` and in `generate`: Qwen's vision tower and merger give one embedding per merged video
+token; the spatial encoder sees the same resized frames, its patch tokens are grouped per merged
+token and sent through the connector; the sum fills the `<|video_pad|>` positions. 3D RoPE
+positions follow Qwen's original rule (`rope.py`), not transformers 5.24's `get_rope_index`.
 
-Computing the encoders once and reusing the result (GRPO rollouts and log-prob passes):
-
-    embeds = model.encode_videos(pixel_values_videos, video_grid_thw, spatial_pixel_values)
-    out = model(input_ids=..., attention_mask=..., video_grid_thw=..., video_embeds=embeds)
-    seqs = model.generate(input_ids=..., attention_mask=..., video_grid_thw=..., video_embeds=embeds)
-
-`video_embeds` is `[total video tokens, hidden]` in the order of `video_grid_thw` (the tensor
-that fills the placeholders); both calls wrap it into transformers' own `mm_encoder_outputs`
-argument, which may also be passed directly. `expand_video_inputs` repeats it per rollout.
+Encoders once, reused (GRPO and evaluation): `encode_videos(pixels...)` gives `video_embeds`
+`[total video tokens, hidden]` (videos in `video_grid_thw` order), which `forward` and `generate`
+take instead of pixels; `frozen_video_features` + `fuse_frozen` split that into the frozen
+encoders' part (computed once per GRPO step) and the trained merger + connector
+(`video_features.py`).
 """
 
 from __future__ import annotations
@@ -30,50 +25,20 @@ from transformers.models.qwen2_5_vl.modeling_qwen2_5_vl import (
     Qwen2_5_VLPreTrainedModel,
     Qwen2_5_VLTextModel,
 )
+from transformers.vision_utils import get_vision_window_index
 
 from modeling.config import SpatialMLLMConfig
 from modeling.connector import build_connector
 from modeling.preprocess import unpatchify
 from modeling.rope import prompt_positions, qwen_position_ids
 from modeling.vggt import VGGTAggregator
-
-
-def video_token_counts(video_grid_thw: torch.Tensor, spatial_merge: int) -> list[int]:
-    """Merged (LLM) tokens per video: t * h * w / merge^2."""
-    return (video_grid_thw.prod(-1) // spatial_merge**2).tolist()
-
-
-def video_encoder_outputs(
-    video_embeds: torch.Tensor, video_grid_thw: torch.Tensor, spatial_merge: int = 2
-) -> dict:
-    """Wrap fused video embeddings as transformers' `mm_encoder_outputs` (one tensor per video)."""
-    counts = video_token_counts(video_grid_thw, spatial_merge)
-    if sum(counts) != video_embeds.shape[0]:
-        raise ValueError(
-            f"video_embeds has {video_embeds.shape[0]} rows but video_grid_thw {video_grid_thw.tolist()} "
-            f"needs {sum(counts)} video tokens"
-        )
-    return {"video": BaseModelOutputWithPooling(pooler_output=tuple(torch.split(video_embeds, counts)))}
-
-
-def videos_for_rows(
-    video_embeds: torch.Tensor, video_grid_thw: torch.Tensor, video_of_row: list[int], spatial_merge: int = 2
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(embeddings, grids) for a batch whose row r shows encoded video `video_of_row[r]` (each row
-    one video): the videos' token blocks picked and concatenated in row order; gradients flow back
-    to `video_embeds`."""
-    per_video = torch.split(video_embeds, video_token_counts(video_grid_thw, spatial_merge))
-    embeds = torch.cat([per_video[v] for v in video_of_row], dim=0)  # [sum tokens of the rows, H]
-    return embeds, video_grid_thw[video_of_row]  # [rows, 3]
-
-
-def expand_video_inputs(
-    video_embeds: torch.Tensor, video_grid_thw: torch.Tensor, repeats: int, spatial_merge: int = 2
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Repeat each video's embeddings `repeats` times in place ([A, B] -> [A, A, B, B]), matching
-    `input_ids.repeat_interleave(repeats, 0)` when every sample holds one video."""
-    video_of_row = [v for v in range(video_grid_thw.shape[0]) for _ in range(repeats)]
-    return videos_for_rows(video_embeds, video_grid_thw, video_of_row, spatial_merge)
+from modeling.video_features import (  # noqa: F401 - re-exported: callers import them from here
+    FrozenVideoFeatures,
+    expand_video_inputs,
+    video_encoder_outputs,
+    video_token_counts,
+    videos_for_rows,
+)
 
 
 class SpatialMLLMModel(Qwen2_5_VLModel):
@@ -129,7 +94,13 @@ class SpatialMLLMModel(Qwen2_5_VLModel):
     def spatial_video_features(
         self, spatial_pixel_values: torch.Tensor, video_grid_thw: torch.Tensor
     ) -> list[torch.Tensor]:
-        """Connector outputs per video, `[t*h*w/4, hidden]` each, in Qwen's merged-token order.
+        """Connector outputs per video, `[t*h*w/4, hidden]` each, in Qwen's merged-token order."""
+        connector_dtype = next(self.connector.parameters()).dtype
+        return [self.connector(g.to(connector_dtype)) for g in self.spatial_groups(spatial_pixel_values, video_grid_thw)]
+
+    def spatial_groups(self, spatial_pixel_values: torch.Tensor, video_grid_thw: torch.Tensor) -> list[torch.Tensor]:
+        """The spatial encoder's patch tokens grouped per merged video token, `[t*h*w/4, 8*2*dim]`
+        per video: the connector's input.
 
         spatial_pixel_values: `[sum t*h*w, 3*2*14*14]` frames in [0, 1], patchified exactly like
         `pixel_values_videos` (see preprocess.py). The encoder runs once per video, whatever the
@@ -158,8 +129,42 @@ class SpatialMLLMModel(Qwen2_5_VLModel):
                 tokens = self.spatial_encoder.selected_layers(frames[None], [layer])[layer]  # [1, S, 5 + P, 2*dim]
                 patches = tokens[:, :, self.spatial_encoder.patch_start_idx :]  # special tokens dropped
                 grouped.append(self.connector.group(patches, h // patch, w // patch))  # [n, 8*2*dim]
-        connector_dtype = next(self.connector.parameters()).dtype
-        return [self.connector(g.to(connector_dtype)) for g in grouped]
+        return grouped
+
+    @torch.no_grad()
+    def frozen_video_features(
+        self,
+        pixel_values_videos: torch.Tensor,
+        video_grid_thw: torch.LongTensor,
+        spatial_pixel_values: torch.Tensor | None = None,
+    ) -> FrozenVideoFeatures:
+        """The frozen encoders' outputs (Qwen's vision blocks, VGGT's aggregator), without grad:
+        reusable for as long as those stay frozen, as the recipe keeps them (`trainable.py`)."""
+        visual = self.visual
+        hidden = visual(pixel_values_videos.type(visual.dtype), grid_thw=video_grid_thw).last_hidden_state
+        window_index, _ = get_vision_window_index(
+            video_grid_thw, spatial_merge_size=visual.spatial_merge_size, window_size=visual.window_size,
+            patch_size=visual.patch_size,
+        )  # fmt: skip
+        units = hidden.view(-1, visual.spatial_merge_unit * hidden.shape[-1])[torch.argsort(window_index)]
+        spatial = None
+        if self.spatial_encoder is not None:
+            if spatial_pixel_values is None:
+                raise ValueError("this model has a spatial encoder: pass spatial_pixel_values")
+            spatial = torch.cat(self.spatial_groups(spatial_pixel_values, video_grid_thw))
+        return FrozenVideoFeatures(units, spatial, video_grid_thw)
+
+    def fuse_frozen(self, frozen: FrozenVideoFeatures) -> torch.Tensor:
+        """`video_embeds` `[tokens, hidden]` from frozen features: Qwen's merger plus the connector
+        (with grad when enabled: they are what trains). Equals `get_video_features`'s fusion."""
+        merger = self.visual.merger
+        units = frozen.merge_units.to(next(merger.parameters()).dtype)
+        embeds = merger(units.view(-1, units.shape[-1] // self.visual.spatial_merge_unit))  # [tokens, hidden]
+        if self.connector is None:
+            return embeds
+        if frozen.spatial is None:
+            raise ValueError("this model has a spatial encoder: the frozen features lack its tokens")
+        return embeds + self.connector(frozen.spatial.to(next(self.connector.parameters()).dtype)).to(embeds.dtype)
 
     def get_video_features(
         self,
@@ -287,6 +292,14 @@ class SpatialMLLMForConditionalGeneration(Qwen2_5_VLForConditionalGeneration):
         )
         return torch.cat(out.pooler_output, dim=0)
 
+    def frozen_video_features(self, pixel_values_videos, video_grid_thw, spatial_pixel_values=None) -> FrozenVideoFeatures:
+        """The frozen encoders' outputs for these videos, once (see `FrozenVideoFeatures`)."""
+        return self.model.frozen_video_features(pixel_values_videos, video_grid_thw, spatial_pixel_values)
+
+    def fuse_frozen(self, frozen: FrozenVideoFeatures) -> torch.Tensor:
+        """`video_embeds` from frozen features (merger + connector; grad when enabled)."""
+        return self.model.fuse_frozen(frozen)
+
     def _media_kwargs(self, input_ids, video_grid_thw, video_embeds, kwargs: dict) -> dict:
         """Turn `video_embeds` into `mm_encoder_outputs` and fill in `mm_token_type_ids`."""
         if video_embeds is not None:
@@ -326,12 +339,21 @@ class SpatialMLLMForConditionalGeneration(Qwen2_5_VLForConditionalGeneration):
         spatial_pixel_values: torch.Tensor | None = None,
         video_embeds: torch.Tensor | None = None,
         video_repeats: int | None = None,
+        frozen_video: FrozenVideoFeatures | None = None,
         **kwargs,
     ):
-        """Qwen2_5_VLForConditionalGeneration.forward plus `spatial_pixel_values`, `video_embeds` and
-        `video_repeats`: with it, the pixels and `video_grid_thw` are one per video, the videos are
-        encoded once and each video's embeddings fill `video_repeats` consecutive samples (GRPO's
-        G rollouts of a prompt) in one forward, the encoding inside it (ZeRO-3 hooks see one call)."""
+        """Qwen2_5_VLForConditionalGeneration.forward plus `spatial_pixel_values`, `video_embeds`,
+        `frozen_video` and `video_repeats`. `frozen_video`: the videos' frozen encoder outputs,
+        fused here by the merger and connector (with grad in training, inside this forward, so
+        ZeRO-3 gathers them); it replaces the pixels. `video_repeats`: the pixels and
+        `video_grid_thw` are one per video, the videos are encoded once and each video's embeddings
+        fill `video_repeats` consecutive samples (GRPO's G rollouts of a prompt) in one forward, the
+        encoding inside it (ZeRO-3 hooks see one call)."""
+        if frozen_video is not None:
+            if pixel_values_videos is not None or video_embeds is not None:
+                raise ValueError("pass frozen_video instead of pixel_values_videos or video_embeds, not with them")
+            video_embeds = self.model.fuse_frozen(frozen_video)
+            video_grid_thw = frozen_video.video_grid_thw if video_grid_thw is None else video_grid_thw
         if video_repeats is not None:
             if video_embeds is None:
                 video_embeds = self.encode_videos(pixel_values_videos, video_grid_thw, spatial_pixel_values)

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import torch
 from transformers import GenerationConfig
 
+from modeling.video_features import FrozenVideoFeatures
+
 TEXT_KEYS = ("input_ids", "attention_mask", "mm_token_type_ids")
 PIXEL_KEYS = ("pixel_values_videos", "spatial_pixel_values")
 PER_VIDEO_KEYS = ("video_grid_thw", "second_per_grid_ts")
@@ -88,7 +90,8 @@ class Rollouts:
     prompt_ids, prompt_mask: `[N, P]` (left-padded), completion_ids, completion_mask: `[N, T]`
     (mask 1 up to and including the first eos), video_embeds: `[B video tokens, hidden]` encoded
     once per prompt (no grad), video_grid_thw: `[B, 3]`, second_per_grid_ts: `[B]` or None (each
-    video's temporal RoPE spacing; None = the model's default for all).
+    video's temporal RoPE spacing; None = the model's default for all), frozen: the frozen
+    encoders' outputs that the reference and update passes fuse again (shared prefixes; else None).
     """
 
     prompt_ids: torch.Tensor
@@ -99,6 +102,7 @@ class Rollouts:
     video_grid_thw: torch.Tensor
     group_size: int
     second_per_grid_ts: torch.Tensor | None = None
+    frozen: FrozenVideoFeatures | None = None  # the prompts' frozen encoder outputs (shared prefixes)
 
     @property
     def num_rollouts(self) -> int:
@@ -151,12 +155,18 @@ def generation_config(sampling: Sampling) -> GenerationConfig:
 def generate(model, batch: PromptBatch, sampling: Sampling, *, shared_prefix: bool = True) -> Rollouts:
     """Sample G completions per prompt from `model`, the video encoded once per prompt.
 
-    shared_prefix: each prompt is prefilled once and its G completions decode from that one KV
-    cache (`modeling.shared_prefix`); false: transformers' generate with num_return_sequences,
-    which prefills every prompt G times. The same tokens come out of both for the same RNG state
+    shared_prefix: the frozen encoders' outputs are computed once and kept for the step's other
+    passes, each prompt is prefilled once and its G completions decode from that one KV cache
+    (`modeling.shared_prefix`); false: transformers' generate with num_return_sequences, which
+    prefills every prompt G times. The same tokens come out of both for the same RNG state
     (the same logits processors, the same multinomial draw per step)."""
-    video_embeds = encode_prompts(model, batch)  # [B tokens, H]
     x = batch.inputs
+    frozen = None
+    if shared_prefix:  # the frozen encoders once for the whole step (reference and update fuse them again)
+        frozen = model.frozen_video_features(x["pixel_values_videos"], x["video_grid_thw"], x["spatial_pixel_values"])
+        video_embeds = model.fuse_frozen(frozen)  # [B tokens, H], what encode_prompts gives
+    else:
+        video_embeds = encode_prompts(model, batch)  # [B tokens, H]
     G = sampling.num_generations
     timing = {"second_per_grid_ts": x["second_per_grid_ts"]} if "second_per_grid_ts" in x else {}
     if shared_prefix:
@@ -179,6 +189,7 @@ def generate(model, batch: PromptBatch, sampling: Sampling, *, shared_prefix: bo
         video_grid_thw=x["video_grid_thw"],
         group_size=G,
         second_per_grid_ts=x.get("second_per_grid_ts"),
+        frozen=frozen,
     )
 
 

@@ -7,7 +7,9 @@ optimizer updates with the clipped objective of `rl_math.policy_loss`.
 
 Shared prefixes (grpo.shared_prefix, the default): every pass holds each prompt once, its G
 completions packed after it under a block mask (`logprobs.shared_prefix_logprobs`), so a prompt's
-~3,000 video tokens go through the language model once per pass instead of G times; the
+~3,000 video tokens go through the language model once per pass instead of G times; and the
+frozen encoders (Qwen's vision blocks, VGGT) run once per step, at generation: the reference and
+the update fuse their kept outputs with their own merger and connector (`Rollouts.frozen`). The
 repeated-prompt path (false) gives the same log-probs and update up to float summation order.
 
 Feature reuse: old log-probs reuse the rollouts' `video_embeds` (same weights as at generation);
@@ -110,7 +112,11 @@ def reference_logprobs(
     when beta = 0 (no reference is loaded)."""
     if grpo.beta == 0.0:
         return None
-    ref_embeds = encode_prompts(ref_model, batch)  # [B tokens, H]
+    if grpo.shared_prefix and rollouts.frozen is not None:  # the policy's frozen encoders are the reference's
+        with torch.no_grad():
+            ref_embeds = ref_model.fuse_frozen(rollouts.frozen)  # [B tokens, H]: its own merger and connector
+    else:
+        ref_embeds = encode_prompts(ref_model, batch)  # [B tokens, H]
     logp, _ = rollout_logprobs(
         ref_model, rollouts, temperature=grpo.temperature, batch_size=grpo.logprob_batch_size,
         suppress_token_ids=suppress_token_ids, video_embeds=ref_embeds, shared_prefix=grpo.shared_prefix,
@@ -184,16 +190,20 @@ def micro_batch_loss(
     tokens): one `engine(...)` forward that encodes each prompt's video once, with grad, and
     computes each prompt once (shared_prefix) or repeats it over its G rollouts."""
     x = sub.inputs
-    common = dict(temperature=grpo.temperature, suppress_token_ids=suppress_token_ids, with_entropy=True,
-                  pixel_values_videos=x["pixel_values_videos"], spatial_pixel_values=x["spatial_pixel_values"],
-                  video_grid_thw=x["video_grid_thw"])  # fmt: skip
+    common = dict(temperature=grpo.temperature, suppress_token_ids=suppress_token_ids, with_entropy=True)
+    media = dict(pixel_values_videos=x["pixel_values_videos"], spatial_pixel_values=x["spatial_pixel_values"],
+                 video_grid_thw=x["video_grid_thw"])  # fmt: skip
     if grpo.shared_prefix:
         G = rollouts.group_size
         first = rows.start // G
         prompts = rollout_prompts(engine.module.config, rollouts, slice(first, first + len(sub)))
+        if rollouts.frozen is not None:  # generation's frozen encoder outputs, fused here with grad
+            media = {"frozen_video": rollouts.frozen.select(list(range(first, first + len(sub)))),
+                     "video_grid_thw": x["video_grid_thw"]}  # fmt: skip
         logp, entropy = shared_prefix_logprobs(
             engine, **prompts, completion_ids=rollouts.completion_ids[rows],
             completion_mask=rollouts.completion_mask[rows], dtype=engine.module.lm_head.weight.dtype, **common,
+            **media,
         )  # fmt: skip
     else:
         timing = {}  # each video's spacing, repeated like its embeddings over its G rollouts
@@ -201,7 +211,7 @@ def micro_batch_loss(
             timing["second_per_grid_ts"] = x["second_per_grid_ts"].repeat_interleave(rollouts.group_size)  # [b*G]
         logp, entropy = forward_logprobs(
             engine, rollouts.prompt_ids[rows], rollouts.prompt_mask[rows], rollouts.completion_ids[rows],
-            rollouts.completion_mask[rows], video_repeats=rollouts.group_size, **common, **timing,
+            rollouts.completion_mask[rows], video_repeats=rollouts.group_size, **common, **media, **timing,
         )  # fmt: skip
     loss, metrics = rl_math.policy_loss(
         logp,

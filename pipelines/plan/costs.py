@@ -184,17 +184,22 @@ class Rollouts:
 
 def grpo_prompt(d: Dims, video: Video, r: Rollouts, *, shared: bool, reference: bool, old_pass: bool,
                 iterations: int, checkpointing: bool) -> dict[str, int]:  # fmt: skip
-    """FLOPs of one GRPO prompt (per step), split into generation, log-prob passes and update."""
+    """FLOPs of one GRPO prompt (per step), split into generation, log-prob passes and update.
+    Shared prefixes also run the frozen encoders once per step (at generation): the reference and
+    the update only fuse their outputs (merger + connector); repeated prompts re-encode in both."""
     G, T, P = r.generations, r.completion, r.prompt
     enc = encoders(d, video)
-    enc_forward = sum(enc.values())
+    trained = enc["merger"] + enc["connector"]  # what fusing frozen outputs costs, forward
+    frozen = enc["vision"] + enc["spatial_encoder"]
     prefills = 1 if shared else G
     decode_pairs = G * sum(P + t + 1 for t in range(T - 1))  # each new token attends its prompt and predecessors
-    generate = enc_forward + prefills * llm_forward(d, P, causal_pairs(P), 1)
+    generate = frozen + trained + prefills * llm_forward(d, P, causal_pairs(P), 1)
     generate += llm_forward(d, G * (T - 1), decode_pairs, G * (T - 1))
     one_pass = llm_forward(d, r.tokens(shared), r.pairs(shared), G * T)
-    logprobs = (int(reference) * (enc_forward + one_pass)) + int(old_pass) * one_pass
-    update = iterations * ((4 if checkpointing else 3) * one_pass + sum(training_encoders(d, video).values()))
+    reference_encoders = trained if shared else frozen + trained
+    logprobs = int(reference) * (reference_encoders + one_pass) + int(old_pass) * one_pass
+    update_encoders = 3 * trained + (0 if shared else frozen)
+    update = iterations * ((4 if checkpointing else 3) * one_pass + update_encoders)
     return {"generate": generate, "logprobs": logprobs, "update": update}
 
 

@@ -59,12 +59,16 @@ def test_sft_and_grpo_sums_by_hand():
                                checkpointing=False)  # fmt: skip
     repeated = costs.grpo_prompt(TINY, VIDEO, r, shared=False, reference=True, old_pass=False, iterations=1,
                                  checkpointing=False)  # fmt: skip
-    assert shared["logprobs"] - sum(costs.encoders(TINY, VIDEO).values()) == costs.llm_forward(TINY, 60, 1680, 20)
-    # generation: the same decoding, G - 1 prefills fewer
+    enc = costs.encoders(TINY, VIDEO)
+    frozen, fuse = enc["vision"] + enc["spatial_encoder"], enc["merger"] + enc["connector"]
+    # reference pass: shared fuses the step's frozen encoder outputs; repeated re-encodes
+    assert shared["logprobs"] == fuse + costs.llm_forward(TINY, 60, 1680, 20)
+    assert repeated["logprobs"] == frozen + fuse + costs.llm_forward(TINY, 180, 4 * 45 * 46 // 2, 20)
+    # generation: the same encoders and decoding, G - 1 prefills fewer
     assert repeated["generate"] - shared["generate"] == 3 * costs.llm_forward(TINY, 40, 820, 1)
-    # the update: forward + backward (3x) of each pass; the encoders are the same in both
+    # the update: forward + backward (3x) of each pass; merger and connector trained (3x) in both
     passes = costs.llm_forward(TINY, 180, 4 * 45 * 46 // 2, 20) - costs.llm_forward(TINY, 60, 1680, 20)
-    assert repeated["update"] - shared["update"] == 3 * passes
+    assert repeated["update"] - shared["update"] == 3 * passes + frozen
 
 
 def test_memory_by_hand():

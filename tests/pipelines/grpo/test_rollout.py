@@ -33,11 +33,14 @@ def test_rollouts_shapes_groups_and_encoders_run_once(tiny):
     model, processor = tiny
     batch = prompt_batch(processor, 2)
     calls = []
-    original = model.model.get_video_features
-    model.model.get_video_features = lambda *a, **k: calls.append(1) or original(*a, **k)
+    hook = model.model.visual.register_forward_pre_hook(lambda *_: calls.append(1))
     torch.manual_seed(0)
-    rollouts = generate(model, batch, _sampling(processor))
+    try:
+        rollouts = generate(model, batch, _sampling(processor))
+    finally:
+        hook.remove()
     assert len(calls) == 1  # both videos in one encoder call, none during generation
+    assert rollouts.frozen is not None and rollouts.frozen.merge_units.shape[0] == 2 * 32  # kept for the step
     N, T = rollouts.completion_ids.shape
     assert N == 2 * G and T <= 12
     assert torch.equal(rollouts.prompt_ids[:G], batch.inputs["input_ids"][0].expand(G, -1))

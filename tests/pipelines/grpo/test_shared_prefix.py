@@ -85,9 +85,12 @@ def test_shared_update_equals_repeated_update(micro_batch_prompts):
     rollouts = generate(model, batch, s)
     advantages = rl_math.group_advantages(torch.tensor([0.0, 1, 2, 0.5, 2, 0, 1, 1.5]), G)
     reference = copy.deepcopy(model).eval().requires_grad_(False)
-    results = {}
+    results, encoder_calls = {}, []
+    reference.model.visual.register_forward_pre_hook(lambda *_: encoder_calls.append("reference"))
     for shared in (True, False):
+        encoder_calls.clear()
         policy = copy.deepcopy(model).train()
+        policy.model.visual.register_forward_pre_hook(lambda *_: encoder_calls.append("policy"))
         policy.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})  # as training
         grpo = GRPOConfig(num_generations=G, max_completion_length=16, prompts_per_step=2, num_iterations=2,
                           micro_batch_prompts=micro_batch_prompts, beta=0.04, shared_prefix=shared)  # fmt: skip
@@ -97,6 +100,9 @@ def test_shared_update_equals_repeated_update(micro_batch_prompts):
                             s.suppress_token_ids)  # fmt: skip
         weights = {n: p.detach() for n, p in policy.named_parameters() if p.requires_grad}
         results[shared] = old, ref, stats, weights
+        # shared: the frozen encoders ran at generation only; repeated: the reference and each update re-encode
+        updates = grpo.num_iterations * grpo.accumulation  # micro-batch forwards of the update
+        assert encoder_calls == ([] if shared else ["reference"] + ["policy"] * updates)
     (old_s, ref_s, stats_s, w_s), (old_r, ref_r, stats_r, w_r) = results[True], results[False]
     mask = rollouts.completion_mask.bool()
     torch.testing.assert_close(old_s[mask], old_r[mask], rtol=0, atol=1e-5)
