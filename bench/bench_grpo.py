@@ -402,10 +402,12 @@ def measure_update_memory(shared: bool) -> float:
     sampling = fixed_length_sampling(cfg, processor.tokenizer)
     G, T, x = args.generations, args.tokens, batch.inputs
     completions = torch.randint(0, 250, (args.prompts * G, T), generator=torch.Generator().manual_seed(0))
+    frozen = model.frozen_video_features(x["pixel_values_videos"], x["video_grid_thw"], x["spatial_pixel_values"])
     with torch.no_grad():
-        embeds = model.encode_videos(x["pixel_values_videos"], x["video_grid_thw"], x["spatial_pixel_values"])
+        embeds = model.fuse_frozen(frozen)
     rollouts = Rollouts(x["input_ids"].repeat_interleave(G, 0), x["attention_mask"].repeat_interleave(G, 0),
-                        completions, torch.ones_like(completions), embeds, x["video_grid_thw"], G)  # fmt: skip
+                        completions, torch.ones_like(completions), embeds, x["video_grid_thw"], G,
+                        frozen=frozen if shared else None)  # fmt: skip
     groups = modeling.trainable_parameter_groups(model, lr_llm=1e-6, lr_connector=1e-6)
     engine = TorchEngine(model, torch.optim.AdamW(groups), max_grad_norm=1.0)
     with open("/proc/self/statm") as f:
