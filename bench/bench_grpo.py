@@ -105,7 +105,7 @@ def make_job(cfg: RunConfig, model, processor, pool, reference) -> Job:
     return Job(cfg=cfg, plan=None, engine=engine, reference=reference, processor=processor,
                sampling=fixed_length_sampling(cfg, processor.tokenizer), pool=pool, records=None,
                group_names=[g["name"] for g in groups], logger=NullLogger(), rank=0, world=1, step=0,
-               first_step=0, stop_step=0, trainer_state={})  # fmt: skip
+               stop_step=0, trainer_state={})  # fmt: skip
 
 
 def our_steps(job: Job, batch: PromptBatch, steps: int) -> list[dict[str, float]]:
@@ -389,8 +389,6 @@ def update_peak_memory(args, shared: bool) -> float:
 
 
 def measure_update_memory(shared: bool) -> float:
-    import resource
-
     from pipelines.grpo.step import policy_step
 
     torch.set_num_threads(2)
@@ -410,12 +408,16 @@ def measure_update_memory(shared: bool) -> float:
                         frozen=frozen if shared else None)  # fmt: skip
     groups = modeling.trainable_parameter_groups(model, lr_llm=1e-6, lr_connector=1e-6)
     engine = TorchEngine(model, torch.optim.AdamW(groups), max_grad_norm=1.0)
+    reference = torch.zeros(args.prompts * G, T)  # the KL term's input (beta 0.04), as the loop passes it
     with open("/proc/self/statm") as f:
         before = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    reference = torch.zeros(args.prompts * G, T)  # the KL term's input (beta 0.04), as the loop passes it
+    with open("/proc/self/clear_refs", "w") as f:  # the peak so far (the encoders' attention) is not the update's
+        f.write("5")
     policy_step(engine, batch, rollouts, torch.randn(args.prompts * G), None, reference, cfg.grpo,
                 sampling.suppress_token_ids)  # fmt: skip
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before
+    with open("/proc/self/status") as f:
+        peak = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
+    return peak - before
 
 
 def bench_paper_shape(args, pool) -> None:
@@ -426,18 +428,21 @@ def bench_paper_shape(args, pool) -> None:
     sampling = fixed_length_sampling(paper_config(args, True), processor.tokenizer)
     P = batch.inputs["input_ids"].shape[1]
     video = int(batch.inputs["video_grid_thw"][0].prod()) // 4
-    phases = {shared: shared_prefix_phases(args, model, reference, batch, sampling, shared) for shared in (True, False)}
-    s, r = phases[True], phases[False]
-    shape = (f"small, {args.prompts} prompts of {P} tokens ({video} video tokens, 16 frames 448x448) x G "
-             f"{args.generations}, {s['tokens']} completion tokens")  # fmt: skip
-    print(f"shared-prefix GRPO step / repeated: {s['step'] / r['step']:.3f} ({s['step']:.1f} s / {r['step']:.1f} s; "
-          f"{shape}); target <= 0.35")  # fmt: skip
-    for phase in ("generate", "logprobs", "update"):
-        print(f"   {phase}: {s[phase] / r[phase]:.3f} ({s[phase]:.1f} s / {r[phase]:.1f} s)")
-    memory = {shared: update_peak_memory(args, shared) for shared in (True, False)}
-    print(f"   update peak memory, shared / repeated: {memory[True] / memory[False]:.3f} "
-          f"({memory[True]:.0f} MiB / {memory[False]:.0f} MiB above the loaded model, fresh processes)")
-    if not args.skip_trl:
+    parts = set(args.paper_parts.split(","))
+    if "step" in parts:
+        phases = {shared: shared_prefix_phases(args, model, reference, batch, sampling, shared) for shared in (True, False)}
+        s, r = phases[True], phases[False]
+        shape = (f"small, {args.prompts} prompts of {P} tokens ({video} video tokens, 16 frames 448x448) x G "
+                 f"{args.generations}, {s['tokens']} completion tokens")  # fmt: skip
+        print(f"shared-prefix GRPO step / repeated: {s['step'] / r['step']:.3f} ({s['step']:.1f} s / {r['step']:.1f} s; "
+              f"{shape}); target <= 0.35")  # fmt: skip
+        for phase in ("generate", "logprobs", "update"):
+            print(f"   {phase}: {s[phase] / r[phase]:.3f} ({s[phase]:.1f} s / {r[phase]:.1f} s)")
+    if "memory" in parts:
+        memory = {shared: update_peak_memory(args, shared) for shared in (True, False)}
+        print(f"   update peak memory, shared / repeated: {memory[True] / memory[False]:.3f} "
+              f"({memory[True]:.0f} MiB / {memory[False]:.0f} MiB above what the process held before it, fresh processes)")
+    if "trl" in parts and not args.skip_trl:
         bench_trl_paper(args, pool, P)
 
 
@@ -491,6 +496,7 @@ def main() -> None:
     parser.add_argument("--tmp", default="/tmp/bench_grpo")
     parser.add_argument("--shape", choices=("default", "paper"), default="default",
                         help="paper: the shared-prefix benchmark at the paper's GRPO shape (see above)")
+    parser.add_argument("--paper-parts", default="step,memory,trl", help="with --shape paper: which of step, memory, trl")
     args = parser.parse_args()
     args.steps = args.steps or (1 if args.shape == "paper" else 4)
     torch.set_num_threads(2)

@@ -11,8 +11,9 @@
   choice, MRA for numerical) and their weighted sum.
 - `length_bonus(...)`: Video-R1's group-level length bonus, applied after per-sample scoring.
 - `accuracy(completion, problem_type, ground_truth, rule=..., answer_tag=...)`: evaluation's
-  score under a named rule: `official` (VSI-Bench's scorer exactly, `official_token`) or
-  `lenient` (the `parse_answer` reading GRPO trains with).
+  score under a named rule: `official` (VSI-Bench's scorer exactly, `official_token`),
+  `lenient` (the `parse_answer` reading GRPO trains with) or `spatial_mllm` (the authors' own
+  scorer, `spatial_mllm_scoring.py`).
 - `open_ended` answers (ScanQA, SQA3D): `exact_match`, 1 when the answer equals any accepted answer
   (the ground truth may be a list of them) after `normalize_text`: lower case, punctuation and the
   articles a/an/the dropped, whitespace collapsed (SQuAD's normalisation). Both rules and GRPO's
@@ -34,7 +35,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 PROBLEM_TYPES = ("numerical", "multiple_choice", "open_ended")
-SCORING_RULES = ("official", "lenient")
+SCORING_RULES = ("official", "lenient", "spatial_mllm")
 
 # VSI-Bench computes the thresholds as np.linspace(0.50, 0.95, 10) and compares against 1 - theta;
 # the same floats here make boundary cases (|p - g| / |g| == 0.1) score as the benchmark does.
@@ -341,11 +342,16 @@ def accuracy(
     prompt), on the stripped content of its last closed `<answer>...</answer>` span (the whole
     text when there is none). rule `lenient`: `parse_answer` (always reads the answer span; the
     first number anywhere, or "(b)", "B:" as letters) with MRA or letter match, as GRPO's accuracy
-    reward. Raises ValueError for an unknown rule or problem_type or a ground truth that does not
-    parse; never for any completion text."""
+    reward. rule `spatial_mllm`: the Spatial-MLLM authors' scorer (`spatial_mllm_scoring.py`).
+    Raises ValueError for an unknown rule or problem_type or a ground truth that does not parse;
+    never for any completion text."""
     if rule == "lenient":
         scores, parsed = score_and_parse(completion, problem_type, ground_truth)
         return scores["accuracy"], parsed
+    if rule == "spatial_mllm":  # the authors' own scorer: reads the answer tag itself
+        from pipelines import spatial_mllm_scoring
+
+        return spatial_mllm_scoring.accuracy(completion, problem_type, ground_truth)
     if rule != "official":
         raise ValueError(f"scoring rule must be one of {SCORING_RULES}, got {rule!r}")
     text = completion if isinstance(completion, str) else ""

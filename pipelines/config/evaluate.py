@@ -11,6 +11,10 @@ from pipelines.config.mixture import SourceConfig
 
 DIRECT_MAX_NEW_TOKENS = 16  # VSI-Bench's harness: greedy, 16 new tokens for a direct answer
 THINK_MAX_NEW_TOKENS = 512  # room for <think>...</think><answer>...</answer> (grpo.max_completion_length)
+SPATIAL_MLLM_MAX_NEW_TOKENS = 1024  # the authors' eval_vsibench.py generation_kwargs
+# eval.protocol=spatial_mllm: their src/evaluation/vsibench/ (dataset_utils.py scorer; no fps given
+# to the processor; generate(do_sample=True, temperature=0.1, top_p=0.001, max_new_tokens=1024)).
+SPATIAL_MLLM_PROTOCOL = {"scoring": "spatial_mllm", "frame_timing": "processor_default", "decoding": "spatial_mllm"}
 
 
 class EvalConfig(BaseModel):
@@ -66,11 +70,26 @@ class EvalConfig(BaseModel):
     (<think>...</think><answer>...</answer>). null = as the evaluated model was trained: `think` when
     its stage had think_format, else that stage's prompt_style; `spatial_mllm` for model.preset /
     model.path."""
-    scoring: Literal["official", "lenient"] = "official"
+    protocol: Literal["vsi_bench", "spatial_mllm"] = "vsi_bench"
+    """Sets scoring, frame_timing and decoding together (each may still be set on its own):
+    `vsi_bench` = VSI-Bench's official scorer, the sampled frame rate, greedy decoding of 16 tokens;
+    `spatial_mllm` = the Spatial-MLLM authors' evaluation script (release v1.1): their scorer, the
+    processor's default timing (1.0 s per frame pair), their sampling settings (temperature 0.1,
+    top_p 0.001, 1,024 new tokens). The report names the protocol and the three settings."""
+    scoring: Literal["official", "lenient", "spatial_mllm"] = "official"
     """`official` = VSI-Bench's rule exactly (first space-separated token, trailing '.' stripped:
     letter equality, case ignored, or float() then MRA; anything else 0); `lenient` = the reading
-    GRPO's accuracy reward uses (first number anywhere, "(b)", "B:"). With a think prompt, both read
-    the <answer> tag first."""
+    GRPO's accuracy reward uses (first number anywhere, "(b)", "B:"); `spatial_mllm` = the authors'
+    scorer (the whole cleaned answer: "B. chair" scores 0, "1,200" reads 1200; MRA with a strict <,
+    so an answer exactly on a threshold misses it). With a think prompt, all read the <answer> tag."""
+    frame_timing: Literal["sampled", "processor_default"] = "sampled"
+    """Qwen's temporal RoPE spacing for videos: `sampled` = temporal_patch_size / the sampled
+    frames' rate (frames / duration, as training computes it); `processor_default` = no rate given,
+    so 1.0 s per frame pair (the processor's default, what the authors' evaluation passes)."""
+    decoding: Literal["greedy", "spatial_mllm"] = "greedy"
+    """`greedy` = argmax; `spatial_mllm` = the authors' settings (do_sample, temperature 0.1, top_p
+    0.001: in effect greedy) and 1,024 new tokens unless max_new_tokens says otherwise. The model's
+    own generation_config.json (e.g. Qwen's repetition_penalty) applies in both, as in generate."""
     batch_size: int = Field(4, ge=1)
     """Questions decoded together on one replica, count (the questions of one video share its
     encoding, and with shared_prefix its prompt)."""
@@ -83,14 +102,30 @@ class EvalConfig(BaseModel):
     num_replicas: int = Field(1, ge=1)
     """Model replicas in the Ray Data actor pool, count; each takes one GPU when the cluster has GPUs."""
     max_new_tokens: int | None = Field(None, ge=1)
-    """Greedy decoding budget per answer, tokens; null = 16 for a direct answer (VSI-Bench's
-    harness), 512 for the think format."""
+    """Decoding budget per answer, tokens; null = 16 for a direct answer (VSI-Bench's harness), 512
+    for the think format, 1,024 with decoding=spatial_mllm (the authors' script)."""
     max_bad_video_fraction: float = Field(0.05, ge=0.0, le=1.0)
     """Share of the videos (scan folders for our dataset) that may fail to decode, fraction: their
     questions score 0 and are listed in the report; one more stops the run, naming them. 0 = the
     first bad video stops it."""
     limit: int = Field(0, ge=0)
     """Evaluate only the first this-many questions, count; 0 = all."""
+
+    @model_validator(mode="after")
+    def _protocol(self) -> EvalConfig:
+        """The protocol's settings for the keys not set explicitly."""
+        if self.protocol == "spatial_mllm":
+            chosen = self.model_fields_set
+            for key, value in SPATIAL_MLLM_PROTOCOL.items():
+                if key not in chosen and getattr(self, key) != value:
+                    object.__setattr__(self, key, value)  # no re-validation loop
+        return self
+
+    def generation_kwargs(self, think: bool) -> dict:
+        """What `generate` is given besides the inputs (the model's generation_config fills the rest)."""
+        if self.decoding == "spatial_mllm":
+            return {"do_sample": True, "temperature": 0.1, "top_p": 0.001, "max_new_tokens": self.decoding_budget(think)}
+        return {"do_sample": False, "max_new_tokens": self.decoding_budget(think)}
 
     @model_validator(mode="after")
     def _vsibench_needs_a_file(self) -> EvalConfig:
@@ -103,7 +138,9 @@ class EvalConfig(BaseModel):
         return self
 
     def decoding_budget(self, think: bool) -> int:
-        """max_new_tokens, or its default for the prompt's answer format."""
+        """max_new_tokens, or its default for the decoding and the prompt's answer format."""
         if self.max_new_tokens is not None:
             return self.max_new_tokens
+        if self.decoding == "spatial_mllm":
+            return SPATIAL_MLLM_MAX_NEW_TOKENS
         return THINK_MAX_NEW_TOKENS if think else DIRECT_MAX_NEW_TOKENS

@@ -50,10 +50,13 @@ class Predictor:
 
     `source`: a `models.ModelSource` (which weights, how to ask); `max_new_tokens`: the greedy
     budget; `batch_size`: questions decoded together; `shared_prefix`: compute a video's prompt
-    once for all of its questions."""
+    once for all of its questions; `generation`: generate's settings (`EvalConfig.generation_kwargs`;
+    default greedy with max_new_tokens); `frame_timing`: `sampled` (each video's frame rate) or
+    `processor_default` (none given: 1.0 s per frame pair)."""
 
     def __init__(self, source, dtype: str, max_new_tokens: int, seed: int, batch_size: int,
-                 shared_prefix: bool = True):  # fmt: skip
+                 shared_prefix: bool = True, generation: dict | None = None,
+                 frame_timing: str = "sampled"):  # fmt: skip
         import torch
 
         from pipelines.evaluate.models import load_model
@@ -64,13 +67,16 @@ class Predictor:
         self.max_new_tokens = max_new_tokens
         self.batch_size = batch_size
         self.shared_prefix = shared_prefix
+        self.generation = generation or {"do_sample": False, "max_new_tokens": max_new_tokens}
+        self.frame_timing = frame_timing
+        self.seed = seed
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         index, prediction, error = [], [], []
         for g in range(len(batch["group"])):
             questions = json.loads(str(batch["questions"][g]))
             failed = str(batch["error"][g])
-            fps = float(batch["fps"][g])
+            fps = float(batch["fps"][g]) if self.frame_timing == "sampled" else float("nan")
             answers = [""] * len(questions) if failed else self.answer(batch["frames_array"][g], questions,
                                                                         None if np.isnan(fps) else fps)  # fmt: skip
             index += [q["index"] for q in questions]
@@ -100,6 +106,8 @@ class Predictor:
         pad = self.processor.video_token
         seconds = video["second_per_grid_ts"] if fps else None  # [1]
         expanded = [t.replace(pad, pad * tokens) for t in texts]
+        if self.generation.get("do_sample"):  # sampling (the authors' settings): the same draws on every run
+            torch.manual_seed(self.seed)
         with torch.inference_mode():
             embeds = self.model.encode_videos(  # both encoders, once per video: [tokens, hidden]
                 video["pixel_values_videos"], video["video_grid_thw"], video.get("spatial_pixel_values")
@@ -107,7 +115,7 @@ class Predictor:
             if self.shared_prefix:
                 answers = shared_prefix_answers(
                     self.model, self.processor.tokenizer, expanded, embeds, video["video_grid_thw"], seconds,
-                    batch_size=self.batch_size, max_new_tokens=self.max_new_tokens,
+                    batch_size=self.batch_size, generation=self.generation,
                 )  # fmt: skip
                 if answers is not None:
                     return self.processor.batch_decode(answers, skip_special_tokens=True)
@@ -123,8 +131,7 @@ class Predictor:
                     attention_mask=enc["attention_mask"],
                     video_grid_thw=rows_grid,  # [B, 3]
                     video_embeds=rows_embeds,  # [B * tokens, hidden]
-                    do_sample=False,
-                    max_new_tokens=self.max_new_tokens,
+                    **self.generation,
                     **timing,
                 )
                 new_tokens = generated[:, enc["input_ids"].shape[1] :]  # [B, T_new]: left padding aligns prompts

@@ -44,6 +44,10 @@ SCORING_TEXT = {
     "then mean relative accuracy over thresholds 0.50 ... 0.95 (anything else scores 0).",
     "lenient": "GRPO's reading: the first number anywhere in the answer, or an option letter also "
     "written '(b)' or 'B:', then letter match or mean relative accuracy.",
+    "spatial_mllm": "the Spatial-MLLM authors' scorer: the whole answer cleaned (last <answer> span, "
+    "whitespace collapsed, trailing '.' stripped, lower case); multiple choice = it equals the cleaned "
+    "letter, numbers = float() of it with commas removed, then mean relative accuracy with a strict < "
+    "(an answer exactly on a threshold misses it).",
 }
 
 
@@ -79,8 +83,9 @@ def markdown_report(result: dict, info: dict) -> str:
         "",
         f"Model: `{info.get('model', '?')}`. Questions: {result['num_rows']} from {info.get('source', '?')}. "
         f"Frames: {info.get('frames', '?')}. Prompt: `{info.get('prompt_style', '?')}`"
-        f"{' (think format)' if info.get('think_format') else ''}, greedy, "
-        f"{info.get('max_new_tokens', '?')} new tokens.",
+        f"{' (think format)' if info.get('think_format') else ''}, {info.get('decoding', 'greedy')} decoding, "
+        f"{info.get('max_new_tokens', '?')} new tokens, {info.get('frame_timing', 'sampled')} frame timing. "
+        f"Protocol: `{info.get('protocol', 'vsi_bench')}`.",
         "",
         f"Scoring: `{scoring}`: {SCORING_TEXT.get(scoring, scoring)}"
         f"{' The <answer> tag is read first (think format).' if info.get('think_format') else ''} "

@@ -116,6 +116,8 @@ def generate(items: list[dict], todo: list[int], src: ModelSource, cfg: RunConfi
             "seed": cfg.seed,
             "batch_size": ev.batch_size,
             "shared_prefix": ev.shared_prefix,
+            "generation": ev.generation_kwargs(src.think),
+            "frame_timing": ev.frame_timing,
         },
         batch_size=1,  # one video (all of its questions) per call
         compute=ray.data.ActorPoolStrategy(size=ev.num_replicas),
@@ -208,7 +210,8 @@ def run(cfg: RunConfig, log=print) -> Path:
     resumed = f", {len(items) - len(todo)} already answered" if len(todo) < len(items) else ""
     log(f"[{STAGE}] {len(items)} questions from {_source_label(cfg)}{resumed}; model {src.label}; prompt {src.style}"
         f"{' (think)' if src.think and src.style != 'think' else ''}; frames {frames_label(ev)}; "
-        f"{ev.num_replicas} replica(s), batch {ev.batch_size}, greedy, {ev.decoding_budget(src.think)} new tokens")  # fmt: skip
+        f"{ev.num_replicas} replica(s), batch {ev.batch_size}, {ev.decoding} decoding, {ev.decoding_budget(src.think)} "
+        f"new tokens, {ev.frame_timing} frame timing; protocol {ev.protocol}")  # fmt: skip
     failed: dict[str, dict] = {}
     if todo:
         from pipelines.ray_env import ensure_ray
@@ -228,7 +231,10 @@ def run(cfg: RunConfig, log=print) -> Path:
         "checkpoint": src.checkpoint,
         "prompt_style": src.style,
         "think_format": src.think,
+        "protocol": ev.protocol,
         "scoring": ev.scoring,
+        "decoding": ev.decoding,
+        "frame_timing": ev.frame_timing,
         "frames": frames_label(ev),
         "max_new_tokens": ev.decoding_budget(src.think),
         "source": _source_label(cfg),

@@ -8,7 +8,7 @@ cache, the questions packed one after another in a single row under a block mask
 
 The answers are those of `model.generate` on the full, left-padded prompts (eval.shared_prefix
 false): the same positions (Qwen's rule), the same logits processors (the model's
-generation_config included), the same argmax, up to float summation order in the logits.
+generation_config included), the same argmax or draw, up to float summation order in the logits.
 """
 
 from __future__ import annotations
@@ -35,11 +35,12 @@ def shared_prefix_answers(
     second_per_grid_ts: torch.Tensor | None,
     *,
     batch_size: int,
-    max_new_tokens: int,
+    generation: dict,
 ) -> list[torch.Tensor] | None:
-    """Greedy answer tokens (one `[T]` tensor per text, eos and padding after it included) for
-    prompts `texts` whose video placeholders are expanded, all showing the one video of
-    `video_embeds` `[tokens, hidden]`; `batch_size` questions decode together. None when the
+    """Answer tokens (one `[T]` tensor per text, eos and padding after it included) for prompts
+    `texts` whose video placeholders are expanded, all showing the one video of `video_embeds`
+    `[tokens, hidden]`; `batch_size` questions decode together, with `generation` (generate's
+    settings: greedy, or the authors' sampling, and max_new_tokens). None when the
     texts' media tokens are not all in their common part (e.g. a verbatim turn with text before
     the video): the caller then answers them one prompt each."""
     from transformers import GenerationConfig
@@ -63,15 +64,12 @@ def shared_prefix_answers(
         # What generate would be given: the same left-padded rows (logits processors read them).
         padded = tokenizer([texts[i] for i in chunk], padding=True, padding_side="left", return_tensors="pt")
         history = padded["input_ids"].to(device)  # [k, L]
-        rules = generation_rules(
-            model, GenerationConfig(do_sample=False, max_new_tokens=max_new_tokens), history.shape[1]
-        )
-        processors, eos, pad, _ = rules
+        processors, eos, pad, do_sample = generation_rules(model, GenerationConfig(**generation), history.shape[1])
         decoder.begin(len(chunk))
         suffix = [tok for i in chunk for tok in rows[i][shared:]]
         branch = [g + 1 for g, i in enumerate(chunk) for _ in rows[i][shared:]]
         first = decoder.extend(torch.tensor([suffix], device=device), torch.tensor([branch], device=device))
         tokens = decode_branches(decoder, first, history, processors=processors, eos_token_ids=eos,
-                                 pad_token_id=pad, do_sample=False, max_new_tokens=max_new_tokens)  # fmt: skip
+                                 pad_token_id=pad, do_sample=do_sample, max_new_tokens=generation["max_new_tokens"])  # fmt: skip
         answers += list(tokens)
     return answers

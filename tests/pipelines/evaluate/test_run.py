@@ -70,14 +70,15 @@ def test_a_replica_answers_every_question_of_a_video_from_one_encoding(vsibench_
     src = model_source(cfg)
     predictor = Predictor(src, "fp32", max_new_tokens=6, seed=0, batch_size=2)
     encodes, timings = [], []
-    encode, generate = predictor.model.encode_videos, predictor.model.generate
+    encode, positions = predictor.model.encode_videos, predictor.model.prompt_positions
     predictor.model.encode_videos = lambda *a, **k: encodes.append(1) or encode(*a, **k)
-    predictor.model.generate = lambda *a, **k: timings.append(k.get("second_per_grid_ts")) or generate(*a, **k)
+    # the shared prompt's positions: the video's timing given once for its questions
+    predictor.model.prompt_positions = lambda *a, **k: timings.append(a[3]) or positions(*a, **k)
     keys = ("group", "questions", "error", "frames_array", "fps")
     out = predictor({k: [row[k]] for k in keys})
     assert list(out["index"]) == [1, 2] and list(out["error"]) == ["", ""] and len(encodes) == 1
-    # Qwen's temporal RoPE spacing, temporal_patch_size / fps, for each question's row
-    assert [t.tolist() for t in timings] == [pytest.approx([2 / row["fps"]] * 2)]
+    # Qwen's temporal RoPE spacing, temporal_patch_size / fps
+    assert [t.tolist() for t in timings] == [pytest.approx([2 / row["fps"]])]
 
     model, processor = load_model(src, dtype="fp32", device="cpu", seed=0)
     for q, answer in zip(questions, out["prediction"], strict=True):
@@ -196,6 +197,15 @@ def test_tiny_evaluations_end_to_end(scene_run, vsibench_dir, ray_session):
     assert ", 3 already answered;" in lenient[0] and len(lenient) == 2  # no generation at all
     assert json.loads((first / "report.json").read_text())["scoring"] == "lenient"
     assert "Scoring: `lenient`" in (first / "report.md").read_text()
+
+    # The authors' protocol (their scorer, timing and decoding) in a folder of its own, named in the report.
+    authors = run(build_config(None, [f"run_dir={scene_run}", *vsibench_args(vsibench_dir), "eval.protocol=spatial_mllm",
+                                      "eval.name=vsibench-authors", "eval.max_new_tokens=4"]), log=logs.append)  # fmt: skip
+    report = json.loads((authors / "report.json").read_text())
+    assert (report["protocol"], report["scoring"], report["frame_timing"], report["decoding"]) == (
+        "spatial_mllm", "spatial_mllm", "processor_default", "spatial_mllm")
+    assert "Protocol: `spatial_mllm`" in (authors / "report.md").read_text()
+    assert "Scoring: `spatial_mllm`" in (authors / "report.md").read_text()
 
 
 @pytest.mark.slow
