@@ -32,21 +32,40 @@ def parameter_names_by_role(model: nn.Module) -> dict[str, list[str]]:
     return out
 
 
-def _no_decay(name: str, param: nn.Parameter) -> bool:
-    """Biases and norm weights (every 1-D parameter) get no weight decay, as in HF Trainer."""
-    return param.ndim < 2 or name.endswith(".bias")
+NO_DECAY_RULES = ("biases_and_norms", "biases_and_layernorm")
+
+
+def _layernorm_parameters(model: nn.Module) -> set[str]:
+    """Names of the parameters of nn.LayerNorm modules (transformers' ALL_LAYERNORM_LAYERS)."""
+    return {f"{module_name}.{name}" if module_name else name
+            for module_name, module in model.named_modules() if isinstance(module, nn.LayerNorm)
+            for name, _ in module.named_parameters(recurse=False)}  # fmt: skip
+
+
+def _no_decay(name: str, param: nn.Parameter, rule: str, layernorm: set[str]) -> bool:
+    """`biases_and_norms`: biases and every 1-D weight (all norms); `biases_and_layernorm`: biases
+    and nn.LayerNorm weights only (the authors' trainer, so Qwen's RMSNorm weights decay)."""
+    if name.endswith(".bias"):
+        return True
+    return param.ndim < 2 if rule == "biases_and_norms" else name in layernorm
 
 
 def trainable_parameter_groups(
-    model: nn.Module, *, lr_llm: float = 7e-6, lr_connector: float = 2e-5, weight_decay: float = 0.1
-) -> list[dict]:
+    model: nn.Module, *, lr_llm: float = 7e-6, lr_connector: float = 2e-5, weight_decay: float = 0.1,
+    no_decay: str = "biases_and_norms",
+) -> list[dict]:  # fmt: skip
     """Freeze the encoders and return the optimizer groups of the recipe.
 
     Sets `requires_grad` (True for connector + merger + LLM, False for the vision tower's other
     parts and the spatial encoder), then returns up to four groups, each a dict with `name`
     (`connector`, `connector_no_decay`, `llm`, `llm_no_decay`), `params`, `lr` and
-    `weight_decay`. Defaults are release v1.1's (LLM 7e-6, connector and merger 2e-5, decay 0.1).
+    `weight_decay`. Defaults are release v1.1's (LLM 7e-6, connector and merger 2e-5, decay 0.1);
+    `no_decay` picks which parameters go without decay (`NO_DECAY_RULES`, see `_no_decay`).
     """
+    rule = no_decay
+    if rule not in NO_DECAY_RULES:
+        raise ValueError(f"no_decay must be one of {NO_DECAY_RULES}, got {rule!r}")
+    layernorm = _layernorm_parameters(model)
     groups: dict[str, dict] = {}
     lrs = {"connector": lr_connector, "llm": lr_llm}
     for name, param in model.named_parameters():
@@ -54,7 +73,7 @@ def trainable_parameter_groups(
         param.requires_grad_(role != "frozen")
         if role == "frozen":
             continue
-        no_decay = _no_decay(name, param)
+        no_decay = _no_decay(name, param, rule, layernorm)
         key = f"{role}_no_decay" if no_decay else role
         group = groups.setdefault(
             key,

@@ -18,7 +18,11 @@ class OptimizerConfig(BaseModel):
     lr_connector: float = Field(2e-5, ge=0)
     """Peak learning rate of the spatial connector and Qwen's patch merger (SFT: release 2e-5, paper 1e-5)."""
     weight_decay: float = Field(0.1, ge=0)
-    """AdamW decoupled weight decay; never applied to biases and norm weights."""
+    """AdamW decoupled weight decay, on the parameters no_decay does not exempt."""
+    no_decay: Literal["biases_and_norms", "biases_and_layernorm"] = "biases_and_norms"
+    """Parameters without weight decay: `biases_and_norms` = biases and every 1-D weight (all norm
+    weights); `biases_and_layernorm` = biases and nn.LayerNorm weights only, so Qwen's RMSNorm
+    weights decay (the authors' trainer: transformers' ALL_LAYERNORM_LAYERS)."""
     adam_betas: tuple[float, float] = (0.9, 0.999)
     """AdamW (beta1, beta2)."""
     adam_eps: float = Field(1e-8, gt=0)

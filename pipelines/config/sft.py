@@ -25,6 +25,20 @@ class SFTConfig(OptimizerConfig):
     micro_batch_size x train.num_workers (the quotient is the gradient accumulation)."""
     micro_batch_size: int = Field(1, ge=1)
     """Samples per forward/backward on one worker, count."""
+    loss_normalization: Literal["tokens", "samples"] = "tokens"
+    """How answer tokens are weighed: `tokens` = cross-entropy summed over the answer tokens of the
+    whole global batch / their count (every token weighs the same); `samples` = each micro-batch's
+    mean over its answer tokens / the accumulation, averaged over workers (the authors' HF Trainer:
+    with micro_batch_size 1 every sample weighs the same, a 1-token answer as much as a 9-token one)."""
+    train_turn_end_newline: bool = False
+    """Also train on the newline the chat template puts after each answer's <|im_end|> (the
+    authors' loader labels it); false = the answer and <|im_end|> only."""
+    min_pixels: int | None = Field(None, ge=28 * 28)
+    """Per-frame pixel lower bound for SFT's frames, pixels; null = the model's (the 3B presets:
+    qwen-vl-utils' 100,352). The authors' training: 293,216."""
+    max_pixels: int | None = Field(None, ge=28 * 28)
+    """Per-frame pixel upper bound for SFT's frames, pixels; null = the model's (the 3B presets:
+    602,112). The authors' training: 324,576, so every frame is ~476x644 whatever its source."""
     max_length: int = Field(8192, ge=16)
     """Longest training sequence, tokens; longer samples lose their tail (after the video) and
     are counted in data/truncated; one whose video alone is longer is an error."""

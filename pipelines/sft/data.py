@@ -35,11 +35,11 @@ from pipelines.train.records_file import open_records
 
 
 @functools.lru_cache(maxsize=2)
-def _processor(preset_or_path: str, path: str | None):
-    """One processor per process (each BlockEncoder actor builds it once)."""
+def _processor(preset_or_path: str, path: str | None, min_pixels: int | None = None, max_pixels: int | None = None):
+    """One processor per process (each BlockEncoder actor builds it once), with sft's pixel bounds."""
     import modeling
 
-    return modeling.load_processor(preset_or_path, path=path)
+    return modeling.load_processor(preset_or_path, path=path, min_pixels=min_pixels, max_pixels=max_pixels)
 
 
 def encode_block(
@@ -48,13 +48,14 @@ def encode_block(
     """Ray Data map step (CPU actors): (position, record row) pairs in, packed samples out (frames
     read, prompt rendered, tokenised, label mask built). `errors` lists the records that failed
     and were replaced; an empty `sample` means that no record in reach worked."""
-    processor = _processor(preset_or_path, path)
+    processor = _processor(preset_or_path, path, sft.get("min_pixels"), sft.get("max_pixels"))
     frame_rule = media.FrameRule(**rule)
 
     def make(record: dict) -> tuple[bytes, bool]:
         clip = prompting.record_clip(record, sampling=sft["frame_sampling"], rule=frame_rule)
         arrays, cut = encode_sample(processor, record, clip.frames, think=sft["think_format"],
-                                    max_length=sft["max_length"], style=sft["prompt_style"], fps=clip.fps)  # fmt: skip
+                                    max_length=sft["max_length"], style=sft["prompt_style"], fps=clip.fps,
+                                    train_newline=sft.get("train_turn_end_newline", False))  # fmt: skip
         return pack(arrays), cut
 
     blobs, truncated, errors = [], [], []

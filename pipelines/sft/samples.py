@@ -8,8 +8,8 @@ several) is cut where each assistant answer starts and ends: the prompt up to th
 (system + user turn + the assistant header) is tokenised on its own, exactly as at generation time,
 then each answer (`{answer}<|im_end|>\n`) and each later user turn with the next assistant header.
 Labels are -100 on everything but the answers: system and user turns, assistant headers and the
-newline after each `<|im_end|>`; the answer tokens and `<|im_end|>` (so the model learns to stop)
-are trained. A video's `second_per_grid_ts` (temporal_patch_size / fps of its sampled frames) goes
+newline after each `<|im_end|>` (trained too with sft.train_turn_end_newline, as the authors'
+loader does); the answer tokens and `<|im_end|>` (so the model learns to stop) are trained. A video's `second_per_grid_ts` (temporal_patch_size / fps of its sampled frames) goes
 with the sample; NaN when the frames have no timing (scans, folders, images).
 """
 
@@ -55,6 +55,7 @@ def encode_sample(
     max_length: int,
     style: str = prompting.DEFAULT_STYLE,
     fps: float | None = None,
+    train_newline: bool = False,
 ) -> tuple[dict[str, np.ndarray], bool]:
     """(arrays, truncated): `input_ids`, `labels`, `mm_token_type_ids` `[L]` int64,
     `video_pixel_rows` `[t*h*w, 1176]` uint8, `video_grid_thw` `[1, 3]`, `second_per_grid_ts`
@@ -62,6 +63,7 @@ def encode_sample(
 
     A sample longer than max_length loses its tail (truncated=True); one whose video tokens do not
     fit, or whose conversation does not show the video exactly once, raises RecordError.
+    `train_newline`: also label the newline after each answer's <|im_end|> (sft.train_turn_end_newline).
     """
     pieces = segments(processor, record, think=think, style=style)  # sft.prompt_style
     with_video = [i for i, (text, _) in enumerate(pieces) if processor.video_token in text]
@@ -81,7 +83,7 @@ def encode_sample(
         if trained:
             labels = ids.copy()
             ends = np.flatnonzero(ids == end)
-            if len(ends):
+            if len(ends) and not train_newline:
                 labels[ends[-1] + 1 :] = IGNORE  # the template's newline after <|im_end|>
         ids_parts.append(ids)
         label_parts.append(labels)

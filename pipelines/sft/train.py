@@ -7,10 +7,12 @@ step takes A micro-batches from this worker's stream, runs forward/backward on e
 optimizer step; rank 0 logs; every `sft.save_steps` all ranks checkpoint; at the end the
 consolidated model is exported to run_dir/sft/final.
 
-Loss: cross-entropy summed over the answer tokens of the whole global batch (all workers, all
-micro-batches) divided by their count, so every answer token weighs the same however samples
-fall into micro-batches. DeepSpeed averages gradients over workers and is told not to divide by
-the accumulation, so each micro-batch's loss is its token sum / (global count / workers).
+Loss (`sft.loss_normalization`): `tokens` (default) = cross-entropy summed over the answer tokens
+of the whole global batch (all workers, all micro-batches) divided by their count, so every
+answer token weighs the same however samples fall into micro-batches. DeepSpeed averages gradients
+over workers and is told not to divide by the accumulation, so each micro-batch's loss is its
+token sum / (global count / workers). `samples` = the authors' HF Trainer: each micro-batch's mean
+over its own answer tokens / the accumulation, averaged over workers.
 """
 
 from __future__ import annotations
@@ -153,14 +155,22 @@ def train_step(job: Job, micro: list[dict]) -> dict:
     )
     job.trainer_state["truncated"] += int(global_truncated)
     per_rank_count = torch.tensor(max(global_labels, 1.0) / world, dtype=torch.float32, device=engine.device)
+    per_sample = job.cfg.sft.loss_normalization == "samples"
     rates = learning_rates(engine, job.group_names)  # the rates this step uses
     loss_sum = 0.0
     for batch in micro:
         batch = {k: v.to(engine.device) for k, v in batch.items()}
-        out = engine(**batch, use_cache=False, num_items_in_batch=per_rank_count)
-        engine.backward(out.loss, scale_wrt_gas=False)
+        if per_sample:  # this micro-batch's mean over its answer tokens (0, not nan, when it has none)
+            count = torch.tensor(max(int((batch["labels"] != IGNORE).sum()), 1), dtype=torch.float32,
+                                 device=engine.device)  # fmt: skip
+            out = engine(**batch, use_cache=False, num_items_in_batch=count)
+            loss = out.loss / len(micro)
+        else:
+            out = engine(**batch, use_cache=False, num_items_in_batch=per_rank_count)
+            loss = out.loss
+        engine.backward(loss, scale_wrt_gas=False)
         engine.step()
-        loss_sum += float(out.loss.detach())
+        loss_sum += float(loss.detach())
     (loss,) = all_reduce_sum([loss_sum / world], engine.device)
     norm = engine.get_global_grad_norm()
     return {

@@ -81,8 +81,9 @@ def training_engine(model, cfg, optimizer, *, micro_batch_size: int, accumulatio
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.train()
     groups = modeling.trainable_parameter_groups(
-        model, lr_llm=optimizer.lr_llm, lr_connector=optimizer.lr_connector, weight_decay=optimizer.weight_decay
-    )
+        model, lr_llm=optimizer.lr_llm, lr_connector=optimizer.lr_connector, weight_decay=optimizer.weight_decay,
+        no_decay=optimizer.no_decay,
+    )  # fmt: skip
     ds_config = deepspeed_config(cfg.train, dtype=cfg.model.dtype, micro_batch_size=micro_batch_size,
                                  accumulation=accumulation, max_grad_norm=optimizer.max_grad_norm)  # fmt: skip
     warmup = warmup_updates(optimizer.warmup_ratio, total_updates)

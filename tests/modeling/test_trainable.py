@@ -54,3 +54,17 @@ def test_baseline_has_merger_only_in_connector_group():
 def test_unknown_parameter_names_are_rejected():
     with pytest.raises(ValueError, match="no training role"):
         parameter_role("some_new_head.weight")
+
+
+def test_the_authors_decay_rule_decays_rmsnorm_weights(tiny):
+    """no_decay=biases_and_layernorm (transformers' ALL_LAYERNORM_LAYERS, the authors' trainer):
+    only biases and nn.LayerNorm weights go without decay; Qwen's RMSNorm weights decay."""
+    model, _ = tiny
+    groups = modeling.trainable_parameter_groups(model, no_decay="biases_and_layernorm")
+    names = {id(p): n for n, p in model.named_parameters()}
+    grouped = {g["name"]: {names[id(p)] for p in g["params"]} for g in groups}
+    assert {"model.language_model.norm.weight", "model.connector.ln_q.weight", "model.visual.merger.ln_q.weight",
+            "model.language_model.layers.0.input_layernorm.weight"} <= grouped["llm"] | grouped["connector"]  # fmt: skip
+    assert all(n.endswith(".bias") for n in grouped["llm_no_decay"] | grouped["connector_no_decay"])
+    with pytest.raises(ValueError, match="no_decay"):
+        modeling.trainable_parameter_groups(model, no_decay="none")

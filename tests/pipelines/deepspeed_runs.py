@@ -138,23 +138,49 @@ def sft_reference_loss(batch: dict, total_labels: int):
     return loss
 
 
-def sft_update(zero: int, accumulation: int) -> dict:
+def token_losses(model, batch: dict) -> torch.Tensor:
+    """Per-token cross-entropy of the answer tokens `[n]` (plain forward, no reduction)."""
+    with torch.no_grad():
+        inputs = {k: v for k, v in batch.items() if k != "labels"}
+        logits = model(**inputs, use_cache=False).logits[:, :-1].float()
+    targets = batch["labels"][:, 1:]
+    ce = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
+                                           ignore_index=-100, reduction="none")  # fmt: skip
+    return ce[targets.reshape(-1) != -100]
+
+
+def sft_update(zero: int, accumulation: int, normalization: str = "tokens") -> dict:
+    """One SFT update under `normalization` (sft.loss_normalization) against plain torch, and the
+    loss train_step reports against the same loss written out from per-token cross-entropies:
+    tokens = sum over every answer token / their count; samples = the mean over micro-batches of
+    each micro-batch's mean over its tokens."""
     import modeling
     from pipelines.sft.train import train_step
 
     model, processor = modeling.load("tiny", seed=0)
     micro = sft_micro_batches(processor, accumulation)
     total = sum(int((b["labels"] != -100).sum()) for b in micro)
-    reference = plain_update(modeling.load("tiny", seed=0)[0], [sft_reference_loss(b, total) for b in micro])
-    last_only = plain_update(modeling.load("tiny", seed=0)[0], [sft_reference_loss(micro[-1], total)])
+    if normalization == "tokens":
+        losses = [sft_reference_loss(b, total) for b in micro]
+    else:  # each micro-batch's own token mean, / the accumulation
+        losses = [sft_reference_loss(b, int((b["labels"] != -100).sum()) * accumulation) for b in micro]
+    reference = plain_update(modeling.load("tiny", seed=0)[0], losses)
+    last_only = plain_update(modeling.load("tiny", seed=0)[0], losses[-1:])
+    per_token = [token_losses(modeling.load("tiny", seed=0)[0], b) for b in micro]
+    if normalization == "tokens":
+        hand = float(torch.cat(per_token).sum() / total)
+    else:
+        hand = float(sum(t.mean() for t in per_token) / accumulation)
     start = {k: v for k, v in trainable(model).items() if k in reference}
     engine, names = engine_for(model, zero, micro_batch=2, accumulation=accumulation)
+    cfg = SimpleNamespace(sft=SimpleNamespace(loss_normalization=normalization))
     job = SimpleNamespace(engine=engine, plan=SimpleNamespace(world_size=1), trainer_state={"truncated": 0},
-                          group_names=names)  # fmt: skip
-    train_step(job, [{**b, "truncated": 0} for b in micro])
+                          group_names=names, cfg=cfg)  # fmt: skip
+    stats = train_step(job, [{**b, "truncated": 0} for b in micro])
     ours = engine_weights(engine)
     return {"ours": max_diff(ours, reference), "last_only": max_diff(last_only, reference),
-            "moved": max_diff(start, reference)}  # fmt: skip
+            "moved": max_diff(start, reference), "loss": stats["loss"], "loss_hand": hand,
+            "answer_tokens": [len(t) for t in per_token]}  # fmt: skip
 
 
 # --- GRPO ----------------------------------------------------------------------------------------
@@ -240,6 +266,7 @@ def updates() -> dict:
         for zero in (1, 2, 3):
             for accumulation in (1, 2):
                 out[f"{stage}-zero{zero}-acc{accumulation}"] = fn(zero, accumulation)
+    out["sft-samples-zero2-acc2"] = sft_update(2, 2, normalization="samples")
     return out
 
 

@@ -43,3 +43,16 @@ def test_update_equals_plain_torch(updates, stage, zero, accumulation):
         assert run["last_only"] > 100 * TOLERANCE
     if stage == "grpo":  # shared prefixes and repeated prompts: the same update
         assert run["repeated"] < TOLERANCE and run["vs_repeated"] < TOLERANCE
+
+
+@pytest.mark.parametrize("normalization", ["tokens", "samples"])
+def test_sft_loss_normalization_by_hand(updates, normalization):
+    """Two micro-batches whose answers have different lengths: the loss train_step reports equals
+    the per-token cross-entropies combined by hand (tokens: sum / count; samples: the mean of each
+    micro-batch's mean), and the update equals plain torch under the same normalisation."""
+    run = updates["sft-zero2-acc2" if normalization == "tokens" else "sft-samples-zero2-acc2"]
+    assert len(set(run["answer_tokens"])) > 1  # micro-batches of different answer lengths
+    assert run["loss"] == pytest.approx(run["loss_hand"], rel=1e-5)
+    assert run["ours"] < TOLERANCE and run["moved"] > 100 * TOLERANCE
+    if normalization == "samples":  # the two rules do weigh the micro-batches differently
+        assert abs(run["loss_hand"] - updates["sft-zero2-acc2"]["loss_hand"]) > 1e-4

@@ -55,6 +55,29 @@ def test_label_mask_token_by_token(processor, record_and_frames, think):
     assert arrays["mm_token_type_ids"].tolist() == [2 if t == processor.video_token_id else 0 for t in ids]
 
 
+def test_the_turn_end_newline_is_trained_on_request(processor, record_and_frames):
+    """sft.train_turn_end_newline (the authors' loader): the newline after <|im_end|> is labelled too."""
+    record, frames = record_and_frames
+    plain, _ = encode_sample(processor, record, frames, think=False, max_length=4096)
+    theirs, _ = encode_sample(processor, record, frames, think=False, max_length=4096, train_newline=True)
+    assert theirs["input_ids"].tolist() == plain["input_ids"].tolist()
+    changed = np.flatnonzero(theirs["labels"] != plain["labels"]).tolist()
+    assert changed == [len(plain["labels"]) - 1]  # only the last token, the newline
+    assert processor.tokenizer.decode([int(theirs["labels"][-1])]) == "\n"
+
+
+def test_sft_pixel_bounds_size_the_frames(record_and_frames):
+    """sft.min_pixels / sft.max_pixels reach the SFT processor (the authors train every frame at
+    ~306k pixels); null keeps the model's bounds."""
+    from pipelines.sft.data import _processor
+
+    record, frames = record_and_frames
+    default = encode_sample(_processor("tiny", None), record, frames, think=False, max_length=4096)[0]
+    small = encode_sample(_processor("tiny", None, 56 * 56, 56 * 56), record, frames, think=False, max_length=4096)[0]
+    assert default["video_grid_thw"][0, 1:].prod() > small["video_grid_thw"][0, 1:].prod()
+    assert small["video_grid_thw"][0, 1:].tolist() == [4, 4]  # 56x56 pixels: 4x4 patches
+
+
 def test_truncation_keeps_the_video_and_refuses_when_it_cannot(processor, record_and_frames):
     record, frames = record_and_frames
     full, _ = encode_sample(processor, record, frames, think=True, max_length=4096)
