@@ -51,8 +51,9 @@ def parameter_counts(config, cfg: RunConfig) -> tuple[int, int]:
     return sum(p.numel() for p in params), sum(p.numel() for p in params if p.requires_grad)
 
 
-def video_grid(cfg: RunConfig, config, frames: int) -> costs.Video:
-    """The configured frames as the processor sizes them."""
+def video_grid(cfg: RunConfig, config, frames: int, min_pixels: int | None = None,
+               max_pixels: int | None = None) -> costs.Video:  # fmt: skip
+    """The configured frames as the processor sizes them (a stage's own pixel bounds, if any)."""
     from modeling.preprocess import FRAME_PRESETS, FrameSpec, smart_resize
     from modeling.processor import SpatialMLLMProcessor
 
@@ -60,7 +61,8 @@ def video_grid(cfg: RunConfig, config, frames: int) -> costs.Video:
     if cfg.model.path:
         spec = SpatialMLLMProcessor.read_frame_spec(cfg.model.path, spec)
     width, height = cfg.plan.frame_width_height
-    h, w = smart_resize(height, width, spec.factor, spec.min_pixels, spec.max_pixels)
+    low, high = min_pixels or spec.min_pixels, max_pixels or spec.max_pixels
+    h, w = smart_resize(height, width, spec.factor, low, high)
     return costs.Video(frames, h // spec.patch_size, w // spec.patch_size)
 
 
@@ -139,7 +141,7 @@ def plan(cfg: RunConfig) -> dict:
     train = cfg.train
 
     s = cfg.sft
-    sft_video = video_grid(cfg, config, s.num_frames)
+    sft_video = video_grid(cfg, config, s.num_frames, s.min_pixels, s.max_pixels)
     sft = costs.sft_sample(d, sft_video, text.sft_prompt, text.answer, s.gradient_checkpointing)
     samples, samples_from = sft_samples(cfg)
     sft_sequence = s.micro_batch_size * (sft_video.tokens(d) + text.sft_prompt + text.answer)
