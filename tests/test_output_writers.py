@@ -75,6 +75,7 @@ WRITERS: dict[str, object] = {
     "pipelines/evaluate/report.py:plot_per_task": ATOMIC,
     "pipelines/sample_frames/output.py:write_frame_folder": ATOMIC,
     "pipelines/export.py:run": ATOMIC,
+    "pipelines/export.py:write_video": ("inside", "pipelines/export.py:run"),
     "pipelines/run_meta.py:write_text_atomic": ATOMIC,
 }  # fmt: skip
 
@@ -100,13 +101,17 @@ def _called(node: ast.AST) -> str | None:
     return f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else None
 
 
+MODULES_WITH_OPEN = ("av", "gzip", "io")  # module.open(path, mode), not path.open(mode)
+
+
 def _writes(call: ast.Call) -> bool:
     name = _called(call)
     if name in SAVERS:
         return True
     if name != "open":  # open(path, "w") or path.open("a"): a mode that writes
         return False
-    positional = call.args[1:2] if isinstance(call.func, ast.Name) else call.args[:1]
+    module_call = isinstance(call.func, ast.Attribute) and isinstance(call.func.value, ast.Name) and call.func.value.id in MODULES_WITH_OPEN
+    positional = call.args[1:2] if isinstance(call.func, ast.Name) or module_call else call.args[:1]
     modes = [a.value for a in positional if isinstance(a, ast.Constant)]
     modes += [k.value.value for k in call.keywords if k.arg == "mode" and isinstance(k.value, ast.Constant)]
     return any(isinstance(m, str) and set(m) & set("wax+") for m in modes)
@@ -169,9 +174,9 @@ def test_the_scan_sees_each_kind_of_write():
     """The scan itself: a write of each kind is found, a read is not."""
     source = (
         "def f(p, t, img):\n    p.write_text('x')\n    open(p, 'wb')\n    p.open('a')\n    pq.write_table(t, p)\n"
-        "    img.save(p)\n\ndef g(p):\n    open(p)\n    p.open()\n    open(p, 'rb')\n    p.read_text()\n"
+        "    img.save(p)\n    av.open(p, 'w')\n\ndef g(p):\n    open(p)\n    p.open()\n    open(p, 'rb')\n    p.read_text()\n    av.open(p)\n"
     )  # fmt: skip
     tree = ast.parse(source)
     fns = _functions(tree)
-    assert len([c for c in _own_calls(fns["f"]) if _writes(c)]) == 5
+    assert len([c for c in _own_calls(fns["f"]) if _writes(c)]) == 6
     assert not [c for c in _own_calls(fns["g"]) if _writes(c)]

@@ -42,7 +42,8 @@ def built(tmp_path_factory) -> Path:
 
 
 def test_export_then_read_back_gives_the_same_training_samples(built):
-    cfg = build_config(None, [f"run_dir={built}", "export.num_frames=4"])
+    """export.media=images: the frames as PNGs, one <image> tag each (the authors' loader: separate images)."""
+    cfg = build_config(None, [f"run_dir={built}", "export.num_frames=4", "export.media=images"])
     out = export(cfg, log=lambda _: None)
     assert out == built / "export" / "train"
     lines = [json.loads(line) for line in (out / "train.jsonl").read_text().splitlines()]
@@ -71,6 +72,45 @@ def test_export_then_read_back_gives_the_same_training_samples(built):
             samples.append(encode_sample(processor, r, clip.frames, think=False, max_length=8192, fps=clip.fps)[0])
         for key in SAMPLE_KEYS:
             assert np.array_equal(samples[0][key], samples[1][key], equal_nan=key == "second_per_grid_ts"), key
+
+
+def test_video_export_is_one_video_of_exactly_the_frames(built, tmp_path):
+    """export.media=video (the default): one lossless mp4 per frame set at 4 fps, one <video> tag.
+    The authors' loader samples np.linspace(0, n - 1, 16) of it (their interval rule clamped to 16)
+    and times it by video_frame_fps=4; our reader reads the same frames at 16 / 4 s = 4 fps: 0.5 s
+    per frame pair either way. Read back, the samples are the dataset's, with that timing."""
+    cfg = build_config(None, [f"run_dir={built}", "export.num_frames=4", f"export.out_dir={tmp_path / 'video'}"])
+    out = export(cfg, log=lambda _: None)
+    lines = [json.loads(line) for line in (out / "train.jsonl").read_text().splitlines()]
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["media"] == "video" and meta["video_fps"] == 4.0 and not (out / "frames").exists()
+    first = lines[0]
+    assert "image" not in first and first["conversations"][0]["value"].startswith("<video>")
+    assert first["conversations"][0]["value"].count("<video>") == 1
+    ours = read_mixture(cfg, "train").table.to_pylist()
+    total, fps = media.video_info(out / first["video"])
+    frames = media.read_frames(out / first["video"], indices=list(range(total)))
+    assert total == 4 and fps == pytest.approx(4.0)
+    scan = media.scan_frames(built / "scans" / ours[0]["video"], first["scan_frames"])
+    assert all(np.array_equal(a, b) for a, b in zip(frames, scan, strict=True))  # lossless
+    assert np.unique(np.linspace(0, len(frames) - 1, 16, dtype=int)).tolist() == [0, 1, 2, 3]  # their sampling: all
+    assert meta["videos"] == len({r["video"] for r in lines}) <= len(lines)  # records sharing frames share an mp4
+
+    back_cfg = build_config(json.dumps({"run_dir": str(built), "data": {"mixture": {"sources": [
+        {"name": "back", "format": "qwen_vl", "annotation": str(out / "train.jsonl")}]}}}))  # fmt: skip
+    back = {r["id"]: r for r in read_mixture(back_cfg, "train").table.to_pylist()}
+    processor = modeling.load_processor("tiny")
+    rule = media.FrameRule(4)
+    for record in ours[:3]:
+        again = back[f"back/{record['id']}"]
+        assert again["media_kind"] == "video"
+        samples = []
+        for r in (record, again):
+            clip = prompting.record_clip(r, sampling="space_aware", rule=rule)
+            samples.append(encode_sample(processor, r, clip.frames, think=False, max_length=8192, fps=clip.fps)[0])
+        for key in ("input_ids", "labels", "mm_token_type_ids", "video_pixel_rows", "video_grid_thw"):
+            assert np.array_equal(samples[0][key], samples[1][key]), key
+        assert samples[1]["second_per_grid_ts"].tolist() == [0.5]  # 2 frames / 4 fps
 
 
 def test_bad_input_leaves_nothing_half_written(built, tmp_path):
