@@ -29,8 +29,8 @@ from transformers.vision_utils import get_vision_window_index
 
 from modeling.config import SpatialMLLMConfig
 from modeling.connector import build_connector
-from modeling.preprocess import unpatchify
 from modeling.rope import prompt_positions, qwen_position_ids
+from modeling.spatial_tokens import spatial_groups
 from modeling.vggt import VGGTAggregator
 from modeling.video_features import (  # noqa: F401 - re-exported: callers import them from here
     FrozenVideoFeatures,
@@ -92,44 +92,18 @@ class SpatialMLLMModel(Qwen2_5_VLModel):
         )
 
     def spatial_video_features(
-        self, spatial_pixel_values: torch.Tensor, video_grid_thw: torch.Tensor
+        self, spatial_pixel_values: torch.Tensor, video_grid_thw: torch.Tensor, videos_per_sample=None
     ) -> list[torch.Tensor]:
         """Connector outputs per video, `[t*h*w/4, hidden]` each, in Qwen's merged-token order."""
         connector_dtype = next(self.connector.parameters()).dtype
-        return [self.connector(g.to(connector_dtype)) for g in self.spatial_groups(spatial_pixel_values, video_grid_thw)]
+        groups = self.spatial_groups(spatial_pixel_values, video_grid_thw, videos_per_sample)
+        return [self.connector(g.to(connector_dtype)) for g in groups]
 
-    def spatial_groups(self, spatial_pixel_values: torch.Tensor, video_grid_thw: torch.Tensor) -> list[torch.Tensor]:
-        """The spatial encoder's patch tokens grouped per merged video token, `[t*h*w/4, 8*2*dim]`
-        per video: the connector's input.
-
-        spatial_pixel_values: `[sum t*h*w, 3*2*14*14]` frames in [0, 1], patchified exactly like
-        `pixel_values_videos` (see preprocess.py). The encoder runs once per video, whatever the
-        frame shapes: under ZeRO-3 each call gathers its parameters collectively, so every rank must
-        make as many calls as it has videos (the same on all ranks), never one per shape group.
-        """
-        vision = self.config.vision_config
-        tm, sm, patch = vision.temporal_patch_size, vision.spatial_merge_size, vision.patch_size
-        rows = video_grid_thw.prod(-1).tolist()
-        if sum(rows) != spatial_pixel_values.shape[0]:
-            raise ValueError(
-                f"spatial_pixel_values has {spatial_pixel_values.shape[0]} patch rows but video_grid_thw "
-                f"{video_grid_thw.tolist()} needs {sum(rows)}"
-            )
-        dtype = next(self.spatial_encoder.parameters()).dtype
-        # Frozen encoder: skip autograd bookkeeping unless someone unfroze it.
-        needs_grad = torch.is_grad_enabled() and any(
-            p.requires_grad for p in self.spatial_encoder.parameters()
-        )
-        layer = self.config.spatial_layer % self.spatial_encoder.config.depth  # the releases' -1: the last
-        grouped = []
-        with torch.set_grad_enabled(needs_grad):
-            for chunk, grid in zip(torch.split(spatial_pixel_values, rows), video_grid_thw.tolist(), strict=True):
-                frames = unpatchify(chunk, tuple(grid), patch, sm, tm).to(dtype)  # [S, 3, H, W]
-                h, w = frames.shape[-2:]
-                tokens = self.spatial_encoder.selected_layers(frames[None], [layer])[layer]  # [1, S, 5 + P, 2*dim]
-                patches = tokens[:, :, self.spatial_encoder.patch_start_idx :]  # special tokens dropped
-                grouped.append(self.connector.group(patches, h // patch, w // patch))  # [n, 8*2*dim]
-        return grouped
+    def spatial_groups(
+        self, spatial_pixel_values: torch.Tensor, video_grid_thw: torch.Tensor, videos_per_sample=None
+    ) -> list[torch.Tensor]:
+        """The connector's input per video (`spatial_tokens.spatial_groups`)."""
+        return spatial_groups(self, spatial_pixel_values, video_grid_thw, videos_per_sample)
 
     @torch.no_grad()
     def frozen_video_features(
@@ -171,6 +145,7 @@ class SpatialMLLMModel(Qwen2_5_VLModel):
         pixel_values_videos: torch.Tensor,
         video_grid_thw: torch.LongTensor | None = None,
         spatial_pixel_values: torch.Tensor | None = None,
+        videos_per_sample=None,
         **kwargs,
     ) -> BaseModelOutputWithPooling | tuple:
         """Qwen's video embeddings plus, with a spatial encoder, the connector's output (per video)."""
@@ -182,7 +157,7 @@ class SpatialMLLMModel(Qwen2_5_VLModel):
                     "this model has a spatial encoder: pass spatial_pixel_values (the processor returns them) "
                     "together with pixel_values_videos, or precomputed video_embeds"
                 )
-            spatial = self.spatial_video_features(spatial_pixel_values, video_grid_thw)
+            spatial = self.spatial_video_features(spatial_pixel_values, video_grid_thw, videos_per_sample)
             fused = []
             for i, (qwen, extra) in enumerate(zip(outputs.pooler_output, spatial, strict=True)):
                 if qwen.shape[0] != extra.shape[0]:
@@ -203,6 +178,7 @@ class SpatialMLLMModel(Qwen2_5_VLModel):
         video_grid_thw: torch.LongTensor | None = None,
         spatial_pixel_values: torch.Tensor | None = None,
         mm_encoder_outputs: dict | None = None,
+        videos_per_sample=None,
         **kwargs,
     ):
         """Qwen2_5_VLModel.forward, with media encoded here so the spatial pixels reach the fusion."""
@@ -214,6 +190,7 @@ class SpatialMLLMModel(Qwen2_5_VLModel):
                 pixel_values_videos,
                 video_grid_thw,
                 spatial_pixel_values=spatial_pixel_values,
+                videos_per_sample=videos_per_sample,
                 return_dict=True,
             )
         if pixel_values is not None:

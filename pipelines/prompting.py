@@ -97,13 +97,14 @@ def turns(record: dict[str, Any], *, think: bool = False, style: str = DEFAULT_S
 
 
 def user_content(text: str) -> list[dict]:
-    """A user turn's text as chat content: the video item where `VIDEO_TAG` is, text around it."""
-    before, tag, after = text.partition(VIDEO_TAG)
-    if not tag:
-        return [{"type": "text", "text": text}]
-    items = [{"type": "text", "text": before}] if before else []
-    items.append({"type": "video"})
-    return items + ([{"type": "text", "text": after}] if after else [])
+    """A user turn's text as chat content: a video item where each `VIDEO_TAG` is, text around them."""
+    items: list[dict] = []
+    for i, part in enumerate(text.split(VIDEO_TAG)):
+        if i:
+            items.append({"type": "video"})
+        if part:
+            items.append({"type": "text", "text": part})
+    return items or [{"type": "text", "text": text}]
 
 
 def messages(record: dict[str, Any], *, think: bool = False, style: str = DEFAULT_STYLE) -> list[dict]:

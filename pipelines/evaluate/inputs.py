@@ -160,8 +160,10 @@ def source_items(cfg, num_frames: int, sampling: str, limit: int = 0) -> list[di
 
     items: list[dict] = []
     bad: list[str] = []
+    one_video = cfg.model_copy(deep=True)  # a question is asked of one video: image lists become one
+    one_video.data.mixture.image_lists = "video"
     for src in cfg.eval.sources:
-        read = READERS[src.format](src, cfg)
+        read = READERS[src.format](src, one_video)
         bad += [str(b) for b in read.bad]
         for part in read.parts():
             items += [_source_item(rec, num_frames, sampling) for rec in part]

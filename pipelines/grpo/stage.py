@@ -106,6 +106,9 @@ def prepare(cfg: RunConfig, log=print) -> Prepared:
     """Every check that needs no Ray: the mixture's scorable records and their media (written to
     run_dir/grpo/records.arrow a part at a time), batch arithmetic, start point, resume point."""
     grpo = cfg.grpo
+    if cfg.data.mixture.image_lists == "images":
+        raise DataError("data.mixture.image_lists=images (each image its own block) is for SFT: GRPO shows one "
+                        "video per prompt; run GRPO with data.mixture.image_lists=video")  # fmt: skip
     mixture = read_mixture(cfg, grpo.split)
     if cfg.data.mixture.sources:
         for line in mixture.lines:

@@ -58,8 +58,9 @@ def encode_sample(
     train_newline: bool = False,
 ) -> tuple[dict[str, np.ndarray], bool]:
     """(arrays, truncated): `input_ids`, `labels`, `mm_token_type_ids` `[L]` int64,
-    `video_pixel_rows` `[t*h*w, 1176]` uint8, `video_grid_thw` `[1, 3]`, `second_per_grid_ts`
-    `[1]` float32 (from `fps`, the sampled frames' rate; NaN when None).
+    `video_pixel_rows` `[t*h*w, 1176]` uint8, `video_grid_thw` `[n, 3]`, `second_per_grid_ts`
+    `[n]` float32 (from `fps`, the sampled frames' rate; NaN when None): n = 1 video, or one
+    block per image when the conversation shows each of `frames` (data.mixture.image_lists=images).
 
     A sample longer than max_length loses its tail (truncated=True); one whose video tokens do not
     fit, or whose conversation does not show the video exactly once, raises RecordError.
@@ -67,13 +68,23 @@ def encode_sample(
     """
     pieces = segments(processor, record, think=think, style=style)  # sft.prompt_style
     with_video = [i for i, (text, _) in enumerate(pieces) if processor.video_token in text]
-    if len(with_video) != 1 or pieces[with_video[0]][0].count(processor.video_token) != 1:
-        raise prompting.RecordError(f"record {record['id']}: its conversation must show the video exactly once")
+    shown = sum(text.count(processor.video_token) for text, _ in pieces)
+    if len(with_video) != 1 or shown == 0:
+        raise prompting.RecordError(f"record {record['id']}: its conversation must show its video in one user turn")
+    if shown == 1:
+        videos = [frames]
+    elif shown == len(frames):  # data.mixture.image_lists=images: each image its own block
+        videos = [[frame] for frame in frames]
+    else:
+        raise prompting.RecordError(
+            f"record {record['id']}: its conversation shows {shown} images but {len(frames)} were read "
+            "(an image list is thinned to sft.num_frames: raise it to at least the list's length)"
+        )
     end = processor.tokenizer.convert_tokens_to_ids(END_OF_TURN)
     ids_parts, label_parts, type_parts = [], [], []
     for i, (text, trained) in enumerate(pieces):
         if i == with_video[0]:
-            enc = processor(text=[text], videos=[frames], return_tensors="np", pixel_rows=True, fps=fps)
+            enc = processor(text=[text], videos=videos, return_tensors="np", pixel_rows=True, fps=fps)
             ids = enc["input_ids"][0].astype(np.int64)  # [P]
             types = enc["mm_token_type_ids"][0].astype(np.int64)  # [P]
         else:
@@ -100,7 +111,7 @@ def encode_sample(
                 f"sft.max_length={max_length} (use fewer frames or a larger max_length)"
             )
         input_ids, labels, types = input_ids[:max_length], labels[:max_length], types[:max_length]
-    seconds = enc["second_per_grid_ts"] if fps is not None else np.full(1, np.nan)
+    seconds = enc["second_per_grid_ts"] if fps is not None else np.full(len(videos), np.nan)
     arrays = {
         "input_ids": input_ids,
         "labels": labels,
@@ -127,9 +138,10 @@ def unpack(blob: bytes) -> dict[str, np.ndarray]:
 def collate(samples: list[dict[str, np.ndarray]], processor) -> dict:
     """Right-pad samples into one micro-batch of torch tensors: `input_ids`, `attention_mask`,
     `mm_token_type_ids`, `labels` `[B, L]`; `pixel_values_videos`, `spatial_pixel_values`
-    `[sum t*h*w, 1176]` float32 (the processor's scaling of the uint8 rows); `video_grid_thw` `[B, 3]`;
-    `second_per_grid_ts` `[B]` when any sample's video has a frame rate (1.0, the model's default,
-    for those without), else left out."""
+    `[sum t*h*w, 1176]` float32 (the processor's scaling of the uint8 rows); `video_grid_thw`
+    `[videos, 3]`; `second_per_grid_ts` `[videos]` when any sample's video has a frame rate (1.0,
+    the model's default, for those without), else left out; `videos_per_sample` `[B]` when a
+    sample shows several image blocks."""
     import torch
 
     pad_token_id = processor.tokenizer.pad_token_id
@@ -153,7 +165,10 @@ def collate(samples: list[dict[str, np.ndarray]], processor) -> dict:
         **{k: torch.from_numpy(v) for k, v in pixels.items()},
         "video_grid_thw": torch.from_numpy(np.concatenate([s["video_grid_thw"] for s in samples])),  # [B, 3]
     }
-    seconds = np.concatenate([s["second_per_grid_ts"] for s in samples])  # [B]
+    seconds = np.concatenate([s["second_per_grid_ts"] for s in samples])  # [videos]
     if not np.isnan(seconds).all():
         batch["second_per_grid_ts"] = torch.from_numpy(np.nan_to_num(seconds, nan=1.0))
+    counts = [len(s["video_grid_thw"]) for s in samples]
+    if max(counts) > 1:  # image blocks: the spatial encoder sees each sample's images as one sequence
+        batch["videos_per_sample"] = torch.tensor(counts)
     return batch

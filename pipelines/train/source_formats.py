@@ -224,8 +224,9 @@ def _answer_kind(question: str, answer: str) -> tuple[str, str, list[str]]:
     return "open_ended", answer.strip(), []
 
 
-def qwen_vl_row(record: Any, src: SourceConfig, root: Path, indices: dict | None) -> dict:
-    """One Qwen-VL finetune record -> a training record; ValueError says what is wrong with it."""
+def qwen_vl_row(record: Any, src: SourceConfig, root: Path, indices: dict | None, image_lists: str = "video") -> dict:
+    """One Qwen-VL finetune record -> a training record; ValueError says what is wrong with it.
+    `image_lists` (data.mixture.image_lists): an image list as one video, or one block per image."""
     if not isinstance(record, dict):
         raise ValueError(f"a record must be a JSON object, got {type(record).__name__}")
     conversation = record.get("conversations")
@@ -264,19 +265,25 @@ def qwen_vl_row(record: Any, src: SourceConfig, root: Path, indices: dict | None
         if not isinstance(images, list) or not images or not all(isinstance(p, str) and p for p in images):
             raise ValueError("`image` must be a path or a list of paths")
         kind, paths, rel = "images", [str(root / p) for p in images], images[0]
-        for t in turns:  # the images are one video: the first <image> shows it, the others go
-            first, tag, rest = t["user"].partition(IMAGE_TAG)
-            if tag:
-                rest = re.sub(re.escape(IMAGE_TAG) + r"\n?", "", rest)
-                t["user"] = first + VIDEO_TAG + rest
-                break
+        if image_lists == "images":  # each image its own block: every <image> tag stays where it is
+            for t in turns:
+                t["user"] = t["user"].replace(IMAGE_TAG, VIDEO_TAG)
+        else:
+            for t in turns:  # the images are one video: the first <image> shows it, the others go
+                first, tag, rest = t["user"].partition(IMAGE_TAG)
+                if tag:
+                    rest = re.sub(re.escape(IMAGE_TAG) + r"\n?", "", rest)
+                    t["user"] = first + VIDEO_TAG + rest
+                    break
     else:
         raise ValueError("no `video` or `image`: text-only records are not supported")
     shown = sum(t["user"].count(VIDEO_TAG) for t in turns)
-    if shown > 1:
-        raise ValueError(f"the conversation shows {shown} <video> tags; one video per record is supported")
-    if shown == 0:
-        turns[0]["user"] = VIDEO_TAG + "\n" + turns[0]["user"]  # LLaVA-style data that leaves the tag out
+    blocks = len(paths) if kind == "images" and image_lists == "images" else 1
+    if shown == 0:  # LLaVA-style data that leaves the tags out
+        turns[0]["user"] = VIDEO_TAG * blocks + "\n" + turns[0]["user"]
+    elif shown != blocks:
+        what = f"its {blocks} images need one tag each" if blocks > 1 else "one video per record is supported"
+        raise ValueError(f"the conversation shows {shown} <video> tags; {what}")
     own = record.get("frame_indices") or []
     if not isinstance(own, list) or not all(isinstance(i, int) and i >= 0 for i in own):
         raise ValueError("`frame_indices` must be a list of frame indices >= 0")
@@ -315,7 +322,7 @@ def read_qwen_vl(src: SourceConfig, cfg: RunConfig) -> SourceRecords:
             out.bad.append(BadRecord(where, f"not valid JSON ({value.msg})"))
             continue
         try:
-            row = qwen_vl_row(value, src, root, indices)
+            row = qwen_vl_row(value, src, root, indices, cfg.data.mixture.image_lists)
         except ValueError as e:
             out.bad.append(BadRecord(where, str(e)))
             continue

@@ -50,6 +50,7 @@ def test_samples(recipe):
                                             theirs("script", "video_max_frame_pixels"))  # fmt: skip
     assert s.loss_normalization == theirs("code", "loss")
     assert s.train_turn_end_newline == theirs("code", "turn_end_newline_trained")
+    assert m.image_lists == theirs("code", "image_lists")
     assert [src.format for src in m.sources] == ["qwen_vl"]
 
 
