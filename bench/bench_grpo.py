@@ -306,19 +306,28 @@ def bench_trl(args, pool) -> None:
     except ImportError as e:  # report what stopped it, as the issue asks
         print(f"3. vs TRL: TRL's GRPOTrainer failed on the plain small preset: {type(e).__name__}: {e}")
         return
-    model, processor = modeling.load("small", seed=0, spatial_encoder="none")
-    model.train()
-    reference = copy.deepcopy(model).eval().requires_grad_(False)
-    job = make_job(cfg, model, processor, pool, reference)
-    from pipelines import prompting
-
-    texts = [prompting.prompt_text(processor, r, think=True) for r in recs]
-    inputs = processor(text=texts, videos=[[img, img] for img in images], padding_side="left")
-    rows = our_steps(job, PromptBatch(dict(inputs), recs), args.steps)
-    ours, theirs = median(rows, "step"), statistics.median(trl_times)
+    ours, _ = plain_qwen_steps(args, cfg, pool, images, recs)
+    theirs = statistics.median(trl_times)
     print(f"3. step time, ours / TRL GRPOTrainer (plain Qwen2.5-VL small, {args.prompts} prompts x "
           f"{args.generations}, 1 image, {args.tokens} tokens, beta {cfg.grpo.beta}): {ours:.2f} s / {theirs:.2f} s "
           f"= {ours / theirs:.2f}; target <= 1.0 (TRL's mean completion lengths {trl_lengths})")  # fmt: skip
+
+
+def plain_qwen_steps(args, cfg, pool, images, recs, max_pixels=None, checkpointing=False) -> tuple[float, int]:
+    """(median seconds of our loop's step, prompt tokens) on the plain `small` preset, each image
+    shown as a 2-frame video of itself (the image's own visual tokens)."""
+    from pipelines import prompting
+
+    model, processor = modeling.load("small", seed=0, spatial_encoder="none", max_pixels=max_pixels)
+    if checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model.train()
+    reference = copy.deepcopy(model).eval().requires_grad_(False)
+    job = make_job(cfg, model, processor, pool, reference)
+    texts = [prompting.prompt_text(processor, r, think=True) for r in recs]
+    inputs = processor(text=texts, videos=[[img, img] for img in images], padding_side="left")
+    rows = our_steps(job, PromptBatch(dict(inputs), recs), args.steps)
+    return median(rows, "step"), inputs["input_ids"].shape[1]
 
 
 def _pil(array: np.ndarray):
@@ -466,18 +475,9 @@ def bench_trl_paper(args, pool, prompt_tokens: int) -> None:
     except ImportError as e:
         print(f"   vs TRL: TRL's GRPOTrainer failed: {type(e).__name__}: {e}")
         return
-    model, processor = modeling.load("small", seed=0, spatial_encoder="none", max_pixels=width * height)
-    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    model.train()
-    reference = copy.deepcopy(model).eval().requires_grad_(False)
-    job = make_job(cfg, model, processor, pool, reference)
-    from pipelines import prompting
-
-    texts = [prompting.prompt_text(processor, r, think=True) for r in recs]
-    inputs = processor(text=texts, videos=[[img, img] for img in images], padding_side="left")
-    rows = our_steps(job, PromptBatch(dict(inputs), recs), args.steps)
-    ours, theirs = median(rows, "step"), statistics.median(trl_times)
-    print(f"   shared-prefix step / TRL GRPOTrainer (plain small, {inputs['input_ids'].shape[1]} prompt tokens vs "
+    ours, prompt = plain_qwen_steps(args, cfg, pool, images, recs, max_pixels=width * height, checkpointing=True)
+    theirs = statistics.median(trl_times)
+    print(f"   shared-prefix step / TRL GRPOTrainer (plain small, {prompt} prompt tokens vs "
           f"{prompt_tokens} with video, G {args.generations}, {args.tokens} tokens): {ours:.1f} s / {theirs:.1f} s "
           f"= {ours / theirs:.3f}; target <= 0.4")  # fmt: skip
 

@@ -22,11 +22,11 @@ def tensor_names(files: list[Path]) -> list[str]:
             with safe_open(str(file), framework="pt") as f:
                 names += list(f.keys())
         else:
-            names += list(_torch_state(file))
+            names += list(torch_state(file))
     return names
 
 
-def _torch_state(file: Path) -> dict[str, torch.Tensor]:
+def torch_state(file: Path) -> dict[str, torch.Tensor]:
     """A torch state dict file, memory-mapped where its format allows (tensors read on use)."""
     try:
         state = torch.load(file, map_location="cpu", weights_only=True, mmap=True)
@@ -62,7 +62,7 @@ def read_mapped(files: list[Path], rename, dtype: torch.dtype) -> tuple[dict[str
                 for name in f.keys():
                     keep(name, lambda name=name: f.get_tensor(name))
         else:
-            for name, tensor in _torch_state(file).items():
+            for name, tensor in torch_state(file).items():
                 keep(name, lambda tensor=tensor: tensor)
     return state, skipped
 

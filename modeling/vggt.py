@@ -140,12 +140,11 @@ def read_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         from safetensors.torch import load_file
 
         return load_file(path)
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(state, dict) and isinstance(state.get("model"), dict):
-        state = state["model"]  # training saves wrap the state dict as {"model": ...}
-    if not isinstance(state, dict):
-        raise ValueError(f"{path} does not hold a state dict")
-    return state
+    from pathlib import Path
+
+    from modeling.checkpoint_io import torch_state
+
+    return torch_state(Path(path))
 
 
 def is_head_tensor(name: str) -> bool:
