@@ -229,9 +229,7 @@ def check(frames_count: int, model, processor, cfg, phases: Phases) -> None:
         phases.run("log-prob pass + backward (LLM + connector, checkpointing)", logprob_backward)
 
     def answer():
-        predictor = Predictor.__new__(Predictor)  # the replica's answer path on this model (no second copy)
-        predictor.model, predictor.processor, predictor.source = model, processor, model_source(cfg)
-        predictor.device, predictor.max_new_tokens, predictor.batch_size, predictor.shared_prefix = "cpu", 16, 4, True
+        predictor = Predictor.around(model, processor, model_source(cfg), max_new_tokens=16)  # no second copy
         question = {"index": 0, **{k: record[k] for k in ("question", "options", "problem_type")}}
         out = predictor.answer(np.stack(frames), [question], fps=fps)
         return f"answer {out[0]!r:.60}", out

@@ -71,6 +71,19 @@ class Predictor:
         self.frame_timing = frame_timing
         self.seed = seed
 
+    @classmethod
+    def around(cls, model, processor, source, *, max_new_tokens: int, batch_size: int = 4, seed: int = 0,
+               shared_prefix: bool = True, generation: dict | None = None, frame_timing: str = "sampled"):  # fmt: skip
+        """A replica around an already loaded model (no second copy): what a tool that holds the
+        model uses to answer exactly as the evaluation does."""
+        replica = cls.__new__(cls)
+        replica.model, replica.processor, replica.source = model, processor, source
+        replica.device = str(next(model.parameters()).device)
+        replica.max_new_tokens, replica.batch_size, replica.shared_prefix = max_new_tokens, batch_size, shared_prefix
+        replica.generation = generation or {"do_sample": False, "max_new_tokens": max_new_tokens}
+        replica.frame_timing, replica.seed = frame_timing, seed
+        return replica
+
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         index, prediction, error = [], [], []
         for g in range(len(batch["group"])):
