@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import secrets
 import shutil
@@ -38,10 +39,22 @@ PIPELINE_OVERRIDES = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_port(taken: set[int] = set()) -> int:  # noqa: B006 - one set for the session: never the same port twice
+    """A free port below the kernel's ephemeral range (32768+): Ray picks its other components'
+    ports by binding port 0, and a port we had taken from that range and released could be handed
+    to one of them ("metrics_export is trying to use a port number ... used by other components")."""
+    rng = random.Random()
+    while True:
+        port = rng.randrange(20000, 32000)
+        if port in taken:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        taken.add(port)
+        return port
 
 
 @pytest.fixture
