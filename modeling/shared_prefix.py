@@ -201,6 +201,8 @@ def generation_rules(model, generation_config, prompt_length: int):
     from transformers import LogitsProcessorList
 
     config, _ = model._prepare_generation_config(generation_config)
+    # the special-token tensors the processors read (eos for min_new_tokens, bad_words_ids, ...)
+    model._prepare_special_tokens(config, kwargs_has_attention_mask=True, device=model.device)
     processors = model._get_logits_processor(
         generation_config=config, input_ids_seq_length=prompt_length, logits_processor=LogitsProcessorList(),
         device=model.device, model_kwargs={},

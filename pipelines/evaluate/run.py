@@ -28,6 +28,9 @@ from pipelines.run_meta import code_version, files_fingerprint, is_complete, rea
 STAGE = "evaluate"
 EVAL_DIR = "eval"
 # eval keys the answers themselves do not depend on (changing them keeps completions.jsonl).
+# What the model computes from the same settings and weights; a new value discards answers made
+# before it. "qwen-rope": 3D positions by Qwen's original rule (modeling/rope.py), not transformers 5.24's.
+ANSWER_SEMANTICS = "qwen-rope"
 _SCORING_ONLY = ("name", "scoring", "limit", "batch_size", "num_replicas", "max_bad_video_fraction", "shared_prefix")
 
 
@@ -68,7 +71,7 @@ def eval_keys(cfg: RunConfig, src: ModelSource, items: list[dict]) -> tuple[str,
     answer_settings = [f"eval.{k}" for k in type(cfg.eval).model_fields if k not in _SCORING_ONLY]
     weights = [files_fingerprint(Path(d)) for d in src.weights_dirs] or ["random-init"]
     parts = [cfg.section_hash("seed", "model", *answer_settings), src.preset_or_path, src.checkpoint,
-             src.think, src.style, weights, _inputs_fingerprint(cfg, items)]  # fmt: skip
+             src.think, src.style, weights, _inputs_fingerprint(cfg, items), ANSWER_SEMANTICS]  # fmt: skip
     answers = hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
     complete = hashlib.sha256(json.dumps([answers, cfg.section_hash("eval")]).encode()).hexdigest()[:16]
     return answers, complete

@@ -214,29 +214,35 @@ class Memory:
     activations: int
     activations_no_checkpointing: int
     kv_cache: int
+    gathered: int = 0  # generation under ZeRO-3: every parameter gathered onto each GPU for the decode
 
     def total(self, checkpointing: bool) -> int:
+        """The larger of the update (activations) and generation (gathered weights, KV cache) phases."""
         acts = self.activations if checkpointing else self.activations_no_checkpointing
-        return self.parameters + self.gradients + self.optimizer + self.reference + acts + self.kv_cache
+        states = self.parameters + self.gradients + self.optimizer + self.reference
+        return states + max(acts, self.gathered + self.kv_cache)
 
 
 def memory(d: Dims, *, params: int, trainable: int, dtype_bytes: int, zero_stage: int, world: int,
-           sequence: int, logits: int, kv_tokens: int, reference: bool) -> Memory:  # fmt: skip
-    """Per-GPU bytes: weights in the model dtype (sharded by ZeRO-3), gradients in the model dtype
-    (sharded from ZeRO-2), Adam's fp32 moments and, for bf16, fp32 master weights (sharded from
-    ZeRO-1); a frozen reference copy (never sharded); activations of a `sequence`-token forward
-    (with checkpointing: each layer's input plus one layer's working set, 34 x width bytes a token
-    in 16-bit with SDPA/flash attention, Korthikanti et al. 2022; without: every layer's), the
-    logits at `logits` positions in the model dtype; the KV cache of `kv_tokens` tokens."""
+           sequence: int, logits: int, kv_tokens: int, reference: bool, mask: int = 0) -> Memory:  # fmt: skip
+    """Per-GPU bytes: weights in the model dtype (sharded by ZeRO-3, but gathered whole for
+    generation when `kv_tokens`), gradients in the model dtype (sharded from ZeRO-2), Adam's fp32
+    moments and, for bf16, fp32 master weights (sharded from ZeRO-1); a frozen reference copy (never
+    sharded); activations of a `sequence`-token forward (with checkpointing: each layer's input plus
+    one layer's working set, 34 x width bytes a token in 16-bit with SDPA/flash attention,
+    Korthikanti et al. 2022; without: every layer's), the logits at `logits` positions in the
+    model dtype and `mask` bytes of attention mask; the KV cache of `kv_tokens` tokens."""
     optimizer_bytes = 8 + (4 if dtype_bytes == 2 else 0)
     layer_set = 34 * sequence * d.hidden * dtype_bytes // 2
-    head = logits * d.vocab * dtype_bytes
+    head = logits * d.vocab * dtype_bytes + mask
+    sharded = params * dtype_bytes // (world if zero_stage == 3 else 1)
     return Memory(
-        parameters=params * dtype_bytes // (world if zero_stage == 3 else 1),
+        parameters=sharded,
         gradients=trainable * dtype_bytes // (world if zero_stage >= 2 else 1),
         optimizer=trainable * optimizer_bytes // world,
         reference=params * dtype_bytes if reference else 0,
         activations=d.layers * sequence * d.hidden * dtype_bytes + layer_set + head,
         activations_no_checkpointing=d.layers * layer_set + head,
         kv_cache=d.layers * 2 * d.kv_heads * d.head_dim * dtype_bytes * kv_tokens,
+        gathered=params * dtype_bytes - sharded if kv_tokens else 0,
     )

@@ -160,11 +160,15 @@ def plan(cfg: RunConfig) -> dict:
                                        old_pass=g.num_iterations > 1, iterations=g.num_iterations,
                                        checkpointing=g.gradient_checkpointing)  # fmt: skip
         grpo[shared] = {k: v * prompts_per_step for k, v in per_prompt.items()}
+        # the update's attention mask: one packed row per prompt, additive in the model dtype (shared),
+        # or G rows of P + T, boolean (transformers' SDPA mask)
+        row = rollouts.tokens(shared) if shared else rollouts.prompt + completion
+        mask = g.micro_batch_prompts * (row * row * dtype_bytes if shared else g.num_generations * row * row)
         grpo[shared]["memory"] = costs.memory(
             d, params=params, trainable=trainable, dtype_bytes=dtype_bytes, zero_stage=train.zero_stage,
             world=train.num_workers, sequence=g.micro_batch_prompts * rollouts.tokens(shared),
             logits=g.micro_batch_prompts * g.num_generations * completion,
-            kv_tokens=g.prompts_per_step * rollouts.tokens(shared), reference=g.beta > 0,
+            kv_tokens=g.prompts_per_step * rollouts.tokens(shared), reference=g.beta > 0, mask=mask,
         )  # fmt: skip
     steps = g.max_steps if g.max_steps > 0 else 0
     return {
@@ -190,12 +194,15 @@ def memory_lines(memory: costs.Memory, checkpointing: bool, budget: float) -> li
     total = memory.total(checkpointing)
     other = memory.total(not checkpointing)
     fits = "fits" if total <= budget * GIB else "does NOT fit"
+    gathered = f", weights gathered for generation {_gib(memory.gathered)}" if memory.gathered else ""
     return [
         f"    parameters {_gib(memory.parameters)}, gradients {_gib(memory.gradients)}, optimizer states "
-        f"{_gib(memory.optimizer)}, frozen reference {_gib(memory.reference)}, KV cache {_gib(memory.kv_cache)}",
+        f"{_gib(memory.optimizer)}, frozen reference {_gib(memory.reference)}, KV cache {_gib(memory.kv_cache)}"
+        f"{gathered}",
         f"    activations {_gib(memory.activations)} with gradient checkpointing, "
         f"{_gib(memory.activations_no_checkpointing)} without",
-        f"    total {_gib(total)} ({'with' if checkpointing else 'without'} checkpointing, as configured; "
+        f"    total {_gib(total)}, the larger of the update and generation ({'with' if checkpointing else 'without'} "
+        "checkpointing, as configured; "
         f"{_gib(other)} {'without' if checkpointing else 'with'}): {fits} train.gpu_memory_gb = {budget:g}",
     ]
 

@@ -78,6 +78,8 @@ def test_memory_by_hand():
     assert m.activations == 2 * 10 * 64 * 2 + 34 * 10 * 64 + 5 * 264 * 2
     assert m.activations_no_checkpointing == 2 * 34 * 10 * 64 + 5 * 264 * 2
     assert m.kv_cache == 2 * 2 * 2 * 16 * 2 * 7
+    assert m.gathered == 2000 - 500  # ZeRO-3 generation holds every weight, not the shard
+    assert m.total(True) == 500 + 300 + 1800 + 2000 + max(m.activations, m.gathered + m.kv_cache)
     zero1 = costs.memory(TINY, params=1000, trainable=600, dtype_bytes=2, zero_stage=1, world=4, sequence=10,
                          logits=5, kv_tokens=7, reference=False)  # fmt: skip
     assert (zero1.parameters, zero1.gradients, zero1.optimizer, zero1.reference) == (2000, 1200, 1800, 0)

@@ -88,17 +88,19 @@ def test_prompts_that_differ_before_the_video_fall_back_to_full_prompts(predicto
 
 
 def test_the_models_own_generation_config_applies_on_both_paths(predictors):
-    """A release's generation_config.json (Qwen's sets repetition_penalty 1.05) shapes greedy answers;
-    the shared path applies the same logits processors as generate."""
+    """A release's generation_config.json (Qwen's sets repetition_penalty 1.05; min_new_tokens needs
+    the eos tensor generate prepares) shapes greedy answers; the shared path applies the same logits
+    processors as generate."""
     shared, repeated = predictors
     config = shared.model.generation_config
-    saved = (config.repetition_penalty, config.no_repeat_ngram_size)
-    config.repetition_penalty, config.no_repeat_ngram_size = 1.5, 2
+    saved = (config.repetition_penalty, config.no_repeat_ngram_size, config.min_new_tokens, config.bad_words_ids)
+    config.repetition_penalty, config.no_repeat_ngram_size, config.min_new_tokens = 1.5, 2, 3
+    config.bad_words_ids = [[t] for t in range(65, 91)]  # no capital letters (reads generate's eos tensor too)
     try:
         frames = np.stack(random_video(2, 4))
         qs = questions(4)
         penalised = shared.answer(frames, qs)
         assert penalised == repeated.answer(frames, qs)
     finally:
-        config.repetition_penalty, config.no_repeat_ngram_size = saved
+        config.repetition_penalty, config.no_repeat_ngram_size, config.min_new_tokens, config.bad_words_ids = saved
     assert penalised != shared.answer(frames, qs)  # the processors changed the answers
