@@ -14,7 +14,8 @@
 3. For each frame count, at 640x480 (the 3B frame preset: 476x644): both encoders and the
    connector; one generation of 16 tokens with G = 2 (`pipelines.grpo.rollout.generate`, shared
    prefix); one log-prob pass with backward through the language model and connector, gradient
-   checkpointing on (`shared_prefix_logprobs` on the pixels, as the update runs it); one evaluation
+   checkpointing on (`shared_prefix_logprobs` on generation's frozen encoder outputs, as the update
+   runs it); one evaluation
    answer (`Predictor.answer`, greedy, 16 tokens).
 
 Prints video tokens, shapes, seconds per phase and peak RSS per phase (reset between phases via
@@ -209,11 +210,12 @@ def check(frames_count: int, model, processor, cfg, phases: Phases) -> None:
         model.train()
         try:
             prompts = rollout_prompts(model.config, r, slice(0, 1))
+            # as the update runs it (pipelines/grpo/step.py): generation's frozen encoder outputs fused
+            # with grad through the connector, so the frozen encoders are not run a second time
             logp, _ = shared_prefix_logprobs(
                 model, **prompts, completion_ids=r.completion_ids, completion_mask=r.completion_mask,
                 temperature=1.0, dtype=torch.bfloat16, suppress_token_ids=sampling.suppress_token_ids,
-                pixel_values_videos=x["pixel_values_videos"], spatial_pixel_values=x["spatial_pixel_values"],
-                video_grid_thw=x["video_grid_thw"],
+                frozen_video=r.frozen.select([0]), video_grid_thw=x["video_grid_thw"],
             )  # fmt: skip
             (logp * r.completion_mask).sum().backward()
             llm = model.model.language_model.layers[0].mlp.down_proj.weight.grad
