@@ -127,7 +127,7 @@ def process_meta_entry(name: str, entry: dict, *, cache_dir: str, qa: QAConfig, 
         if path.exists():
             out.update(cached=True, num_records=pq.read_metadata(path).num_rows)
             return out
-        meta = scene_from_entry(name, entry, qa, dataset)
+        meta = scene_from_entry(name, entry, dataset)
         records = metadata_records(meta, qa, seed, video=name)
         write_scene_table(records, meta, path)
         out["num_records"] = len(records)

@@ -62,13 +62,20 @@ class SceneMetadata:
     shown_poses: tuple[tuple[float, ...], ...] = ()
     shown_camera: tuple[float, ...] = ()  # the colour camera: (fx, fy, cx, cy, width, height)
     floor_grid: FloorGrid | None = None  # the floor-level mesh as cells (route planning); None from meta_info
+    # The source's own instance counts where it states them (a meta_info entry's object_counts), else
+    # None and counted from `objects`. VSI-Bench reads counts there, not from the boxes: counting's
+    # answer and "the only instance of its category" (tasks/vsibench/get_obj_count_qa.py,
+    # get_obj_size_qa.py in VITA-Group/VLM-3R); its ScanNet file has 3 counts that differ from its boxes.
+    annotated_counts: dict[str, int] | None = None
     _distances: np.ndarray | None = field(default=None, repr=False, compare=False)  # [N, N], by position
     _position: dict[int, int] = field(default_factory=dict, repr=False, compare=False)  # object id -> row
     _nearest: dict[tuple[int, str], tuple[float, ObjectMeta]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def counts(self) -> dict[str, int]:
-        """Instances per category, categories sorted."""
+        """Instances per category, categories sorted: `annotated_counts` where given."""
+        if self.annotated_counts is not None:
+            return dict(sorted(self.annotated_counts.items()))
         out: dict[str, int] = defaultdict(int)
         for o in self.objects:
             out[o.category] += 1
@@ -81,8 +88,9 @@ class SceneMetadata:
         return dict(sorted(out.items()))
 
     def unique_objects(self) -> list[ObjectMeta]:
-        """Objects that are the only instance of their category, sorted by category."""
-        return [objs[0] for objs in self.by_category().values() if len(objs) == 1]
+        """Objects that are the only instance of their category (by `counts`), sorted by category."""
+        counts = self.counts
+        return [objs[0] for c, objs in self.by_category().items() if counts.get(c, 0) == 1]
 
     def object(self, object_id: int) -> ObjectMeta:
         for o in self.objects:
@@ -134,6 +142,7 @@ class SceneMetadata:
             "shown_poses": [list(p) for p in self.shown_poses],
             "shown_camera": list(self.shown_camera),
             "floor_grid": None if self.floor_grid is None else self.floor_grid.to_dict(),
+            **({} if self.annotated_counts is None else {"annotated_counts": dict(sorted(self.annotated_counts.items()))}),
         }
 
     @classmethod
@@ -162,6 +171,8 @@ class SceneMetadata:
             shown_poses=tuple(tuple(float(v) for v in p) for p in d.get("shown_poses", ())),
             shown_camera=tuple(float(v) for v in d.get("shown_camera", ())),
             floor_grid=FloorGrid.from_dict(d["floor_grid"]) if d.get("floor_grid") else None,
+            annotated_counts={str(c): int(n) for c, n in d["annotated_counts"].items()}
+            if d.get("annotated_counts") is not None else None,
         )
 
 

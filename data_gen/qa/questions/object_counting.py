@@ -15,16 +15,15 @@ TEMPLATE = "How many {category}(s) are in this room?"
 
 
 def generate(meta: SceneMetadata, rng: np.random.Generator, config: QAConfig) -> list[dict[str, Any]]:
-    groups = {c: objs for c, objs in meta.by_category().items() if len(objs) > 1}
-    categories = sorted(groups)
+    counts = meta.counts  # the annotation's own counts where it states them (SceneMetadata.annotated_counts)
+    groups = meta.by_category()
+    categories = sorted(c for c, n in counts.items() if n > 1)
 
     def build(category: str) -> dict[str, Any]:
-        ids = [o.object_id for o in groups[category]]
-        n = len(ids)
-        rationale = (
-            f"The scene has {n} instances labelled {category} (object ids {', '.join(map(str, ids))}), "
-            f"so the count is {n}."
-        )
+        ids = [o.object_id for o in groups.get(category, [])]
+        n = counts[category]
+        where = f" (object ids {', '.join(map(str, ids))})" if len(ids) == n else ""
+        rationale = f"The scene has {n} instances labelled {category}{where}, so the count is {n}."
         return record(
             QUESTION_TYPE,
             TEMPLATE.format(category=category),
