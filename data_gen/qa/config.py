@@ -116,25 +116,52 @@ class QAConfig(BaseModel):
     max_per_type: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_MAX_PER_TYPE))
     """Most questions of each type per scene, count: -1 = every valid candidate, 0 disables a type;
     missing types get 0."""
-    fragment_ratio: float = Field(1 / 3, ge=0.0, lt=1.0)
-    """An instance whose longest box side is below this share of the median longest side of the other
-    instances of its category is a fragment (annotation debris, e.g. a 0.22 m "chair" beside 0.9 m
-    ones) and is no object: not counted, never asked about. 0 keeps every instance."""
+    fragment_ratio: float = Field(0.0, ge=0.0, lt=1.0)
+    """Raw scans only: an instance whose longest box side is below this share of the median longest
+    side of the other instances of its category is a fragment (annotation debris, e.g. a 0.22 m
+    "chair" beside 0.9 m ones) and is no object: not counted, never asked about. 0 (default) keeps
+    every annotated instance, as VSI-Bench does: its ScanNet metadata makes one box per instance id
+    with no size filter (VLM-3R metadata_generation/ScanNet, utils/scannetv2_utils.py
+    get_objects_number_and_bbox), and its benchmark counts such debris (object_counts includes the
+    0.22 m chair of scene0500_00). Ours, 1/3, is the stricter choice for cleaner labels; it never
+    applies to meta_info input (already curated)."""
     abs_distance_min: float = Field(0.2, ge=0.0)
-    """Absolute distance: skip pairs whose answer, rounded to 0.1 m, is below this, metres (VSI-Bench)."""
-    rel_distance_margin: float = Field(0.15, ge=0.0)
-    """Relative distance: reject when the nearest candidate is within this of the anchor, or two
-    candidate distances are within this of each other, metres."""
-    rel_distance_margin_large_room: float = Field(0.15, ge=0.0)
+    """Absolute distance: skip pairs whose answer, rounded to 0.1 m, is below this, metres. VSI-Bench's
+    generator: `round(d, 1) < 0.2` skips (VLM-3R tasks/vsibench/get_obj_abs_distance_qa.py). Its 347
+    ScanNet questions in fact start at 0.4 m, though 46 of the 697 candidate pairs lie in
+    [0.2, 0.4): some later selection we cannot see; we keep the script's rule."""
+    rel_distance_margin: float = Field(0.10, ge=0.0)
+    """Relative distance: reject when the nearest candidate is nearer the anchor than this, or two
+    candidate distances differ by this or less, metres. VSI-Bench's rule is 0.15 m on its own
+    distances (`min < 0.15`, `|d_i - d_j| <= 0.15`; VLM-3R get_obj_rel_distance_v1_qa.py), which it
+    measures between points sampled on a 5 cm grid in each box: they exceed the exact closest-point
+    distance we compute by up to a grid step on each box. On exact distances its 259 ScanNet
+    questions have gaps down to 0.120 m and nearest candidates down to 0.132 m, so 0.10 keeps them
+    all. 0.15 is the stricter choice."""
+    rel_distance_margin_large_room: float = Field(0.10, ge=0.0)
     """Relative distance: the margin between candidates in rooms above large_room_area, metres.
-    VSI-Bench's scripts define 0.30 but never apply it (one of its 8 large-room ScanNet questions
-    keeps a 0.25 m gap), so the default equals rel_distance_margin."""
+    VSI-Bench's four-option generator computes 0.30 for rooms above 40 m^2 but never passes it on
+    (get_obj_rel_distance_v1_qa.py; one of its 8 large-room ScanNet questions keeps a 0.25 m gap),
+    so the default equals rel_distance_margin."""
     large_room_area: float = Field(40.0, ge=0.0)
     """Rooms above this floor area use the large-room margin, square metres."""
-    direction_min_distance: float = Field(0.3, ge=0.0)
-    """Relative direction: every pair of the three objects at least this far apart, metres."""
+    direction_min_distance: float = Field(0.2, ge=0.0)
+    """Relative direction: every pair of the three objects at least this far apart, metres. VSI-Bench's
+    rule is 0.30 m on its sampled distances (`d < 0.30` rejects; VLM-3R
+    get_obj_rel_direction_v1_qa.py `ambiguous`), which exceed exact closest-point distances by up to
+    a 5 cm grid step on each box (see rel_distance_margin): exact distances among its 343 ScanNet
+    direction questions go down to 0.235 m, so 0.2 keeps them. 0.3 is the stricter choice."""
     direction_max_distance: float = Field(5.0, gt=0.0)
-    """Relative direction: every pair of the three objects at most this far apart, metres."""
+    """Relative direction: every pair of the three objects at most this far apart, metres (VSI-Bench:
+    `d > 5.0` rejects; exact distances are never above its sampled ones)."""
+    heading_min_distance: float = Field(0.3, ge=0.0)
+    """Camera movement direction and route planning (beyond VSI-Bench, exact geometry): a floor
+    displacement, or a start-to-facing-object vector, shorter than this has no direction worth
+    asking, metres."""
+    camera_rel_distance_margin: float = Field(0.15, ge=0.0)
+    """Camera-to-object relative distance (beyond VSI-Bench): reject when the nearest object is nearer
+    the camera than this, or two distances differ by this or less, metres (VSI-Bench's relative-
+    distance margin as its scripts state it; distances from the camera are exact)."""
     direction_angle_margin: float = Field(10.0, ge=0.0, lt=45.0)
     """Relative direction: discard angles near a bin edge, degrees. Hard (as VSI-Bench) only just
     below an edge: 90 - (angle mod 90) < margin; medium and easy on both sides of every edge."""

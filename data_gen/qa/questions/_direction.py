@@ -11,6 +11,7 @@ centre (a big object straddling two bins has no single answer).
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -88,26 +89,29 @@ def classify(
     margin: float,
     max_off_corners: int,
 ) -> tuple[str | None, float, str]:
-    """(answer or None, centre angle, why) for a query box seen from pos facing ori."""
+    """(answer or None, centre angle, why) for a query box seen from pos facing ori. A rejection's
+    why starts with the rule that rejects it: `<config key or bin>: <reason>`."""
     angle = float(ccw_angles(pos_xy, ori_xy, np.asarray(query.center[:2])[None])[0])
     k, label = bin_of(level, angle)
     lo, hi, _ = BINS[level][k]
     if label is None:
-        return None, angle, f"{angle:.1f} deg is in the discarded bin [{lo}, {hi})"
+        return None, angle, f"back bin (easy asks left or right): {angle:.1f} deg is in [{lo}, {hi})"
     gap = hi - angle if level == "hard" else edge_distance(level, angle)
     if gap < margin:
         where = "below the next bin edge" if level == "hard" else "from a bin edge"
-        return None, angle, f"{angle:.1f} deg is {gap:.1f} deg {where} (< {margin})"
+        return None, angle, f"direction_angle_margin: {angle:.1f} deg is {gap:.1f} deg {where} (< {margin})"
     corner_angles = ccw_angles(pos_xy, ori_xy, query.corners()[:, :2])  # [8]
     off = sum(bin_of(level, float(a))[0] != k for a in corner_angles)
     if off > max_off_corners:
-        return None, angle, f"{off} of 8 box corners lie in another bin (> {max_off_corners})"
+        return None, angle, f"direction_max_off_corners: {off} of 8 box corners lie in another bin (> {max_off_corners})"
     return label, angle, f"{angle:.1f} deg is in [{lo}, {hi}): {label}"
 
 
 def generate_direction(
-    meta: SceneMetadata, rng: np.random.Generator, config: QAConfig, level: str
+    meta: SceneMetadata, rng: np.random.Generator, config: QAConfig, level: str, tally: Counter | None = None
 ) -> list[dict[str, Any]]:
+    """`tally`, when given, counts candidates, asked questions and each rule's rejections."""
+    tally = Counter() if tally is None else tally
     question_type = f"object_rel_direction_{level}"
     objects = meta.unique_objects()
     lo, hi = config.direction_min_distance, config.direction_max_distance
@@ -115,14 +119,19 @@ def generate_direction(
 
     def build(triple: tuple[int, int, int]) -> dict[str, Any] | None:
         pos, ori, query = (objects[i] for i in triple)
-        if not all(lo <= meta.distance(a, b) <= hi for a, b in ((pos, ori), (pos, query), (ori, query))):
+        tally["candidates"] += 1
+        distances = [meta.distance(a, b) for a, b in ((pos, ori), (pos, query), (ori, query))]
+        if min(distances) < lo or max(distances) > hi:
+            tally["direction_min_distance" if min(distances) < lo else "direction_max_distance"] += 1
             return None
         pos_xy, ori_xy = np.asarray(pos.box.center[:2]), np.asarray(ori.box.center[:2])
-        answer, angle, _ = classify(
+        answer, angle, why = classify(
             level, pos_xy, ori_xy, query.box, config.direction_angle_margin, config.direction_max_off_corners
         )
         if answer is None:
+            tally[why.split(":", 1)[0]] += 1
             return None
+        tally["asked"] += 1
         bin_lo, bin_hi, _ = BINS[level][bin_of(level, angle)[0]]
         if level == "easy":  # VSI-Bench keeps "A. left", "B. right" in this order
             options, letter = lettered(ANSWERS["easy"]), LETTERS[ANSWERS["easy"].index(answer)]

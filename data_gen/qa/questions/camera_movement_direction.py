@@ -1,7 +1,7 @@
 """camera_movement_direction: which way the camera moved between two of the frames shown, relative
 to its heading at the first: the angle in the floor plane from that heading to the displacement,
 counter-clockwise, binned [315, 45) forward, [45, 135) left, [135, 225) backward, [225, 315)
-right. Rejected: a floor displacement under direction_min_distance, an angle within
+right. Rejected: a floor displacement under heading_min_distance, an angle within
 direction_angle_margin of a bin edge, or a camera with no clear heading (looking up or down)."""
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def generate(meta: SceneMetadata, rng: np.random.Generator, config: QAConfig) ->
         heading = a.heading()
         moved = (b.position - a.position)[:2]
         distance = float(np.hypot(*moved))
-        if heading is None or distance < config.direction_min_distance:
+        if heading is None or distance < config.heading_min_distance:
             return None
         angle = ccw_angle(heading, moved)
         edge = min(abs((angle - e + 180.0) % 360.0 - 180.0) for e in EDGES)

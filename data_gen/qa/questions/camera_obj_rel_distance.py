@@ -1,8 +1,8 @@
 """camera_obj_rel_distance: which of four categories was closest to the camera at one of the
 frames shown. A category's distance is that of its nearest instance (camera position to the
 instance's solid box); all four must have been seen by then. Rejected as object_rel_distance
-rejects: the nearest within rel_distance_margin of the camera, or two distances within the margin
-of each other."""
+rejects, with camera_rel_distance_margin: the nearest nearer the camera than the margin, or two
+distances that differ by the margin or less."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def generate(meta: SceneMetadata, rng: np.random.Generator, config: QAConfig) ->
             return None
         frame, names = frames[k], [categories[j] for j in combo]
         distance = {c: min(point_box_distance(frame.position, o.box) for o in by_category[c]) for c in names}
-        if rejection(list(distance.values()), config.rel_distance_margin, config.rel_distance_margin) is not None:
+        if rejection(list(distance.values()), config.camera_rel_distance_margin, config.camera_rel_distance_margin) is not None:
             return None
         closest = min(names, key=distance.__getitem__)
         order = letters.order(rng, names, closest)

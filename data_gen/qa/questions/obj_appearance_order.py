@@ -8,6 +8,7 @@ apart, so the order is unambiguous to a viewer.
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -22,7 +23,11 @@ NUM_CATEGORIES = 4
 NUM_OPTIONS = 4
 
 
-def generate(meta: SceneMetadata, rng: np.random.Generator, config: QAConfig) -> list[dict[str, Any]]:
+def generate(
+    meta: SceneMetadata, rng: np.random.Generator, config: QAConfig, tally: Counter | None = None
+) -> list[dict[str, Any]]:
+    """`tally`, when given, counts candidates, asked questions and each rule's rejections."""
+    tally = Counter() if tally is None else tally
     seen = meta.first_appearance  # category -> Appearance, unseen categories absent
     categories = sorted(seen)
     second = {c: round(seen[c].frame / meta.fps) for c in categories}  # whole seconds, as VSI-Bench
@@ -32,8 +37,11 @@ def generate(meta: SceneMetadata, rng: np.random.Generator, config: QAConfig) ->
         names = [categories[i] for i in combo]
         correct = sorted(names, key=lambda c: second[c])
         times = [second[c] for c in correct]
+        tally["candidates"] += 1
         if any(b - a <= config.appearance_min_gap_s for a, b in itertools.pairwise(times)):
+            tally["appearance_min_gap_s"] += 1
             return None
+        tally["asked"] += 1
         asked = [names[i] for i in rng.permutation(NUM_CATEGORIES)]
         wrong = [p for p in itertools.permutations(correct) if list(p) != correct]
         picks = [", ".join(wrong[i]) for i in rng.choice(len(wrong), NUM_OPTIONS - 1, replace=False)]

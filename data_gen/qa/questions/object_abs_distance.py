@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -17,15 +18,22 @@ TEMPLATE = (
 )
 
 
-def generate(meta: SceneMetadata, rng: np.random.Generator, config: QAConfig) -> list[dict[str, Any]]:
+def generate(
+    meta: SceneMetadata, rng: np.random.Generator, config: QAConfig, tally: Counter | None = None
+) -> list[dict[str, Any]]:
+    """`tally`, when given, counts candidates, asked questions and each rule's rejections."""
+    tally = Counter() if tally is None else tally
     objects = meta.unique_objects()
 
     def build(pair: tuple[int, int]) -> dict[str, Any] | None:
         a, b = objects[pair[0]], objects[pair[1]]
         d = meta.distance(a, b)
         answer = numeric(d, 1)
+        tally["candidates"] += 1
         if float(answer) < config.abs_distance_min:  # VSI-Bench filters the rounded answer
+            tally["abs_distance_min"] += 1
             return None
+        tally["asked"] += 1
         if rng.random() < 0.5:  # which object is named first carries no information
             a, b = b, a
         rationale = (

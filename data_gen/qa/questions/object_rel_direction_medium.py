@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -13,5 +14,7 @@ from data_gen.qa.questions._direction import generate_direction
 QUESTION_TYPE = "object_rel_direction_medium"
 
 
-def generate(meta: SceneMetadata, rng: np.random.Generator, config: QAConfig) -> list[dict[str, Any]]:
-    return generate_direction(meta, rng, config, "medium")
+def generate(
+    meta: SceneMetadata, rng: np.random.Generator, config: QAConfig, tally: Counter | None = None
+) -> list[dict[str, Any]]:
+    return generate_direction(meta, rng, config, "medium", tally)

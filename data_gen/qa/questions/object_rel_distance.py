@@ -1,14 +1,15 @@
 """object_rel_distance: which of four categories is closest to a single-instance anchor.
 
 A candidate category's distance is that of its nearest instance. Rejected (VSI-Bench): the
-nearest candidate within rel_distance_margin of the anchor, or two candidates whose distances are
-within the margin of each other (the large-room margin above large_room_area), so the answer is
-never decided by annotation noise.
+nearest candidate nearer the anchor than rel_distance_margin, or two candidates whose distances
+differ by the margin or less (the large-room margin above large_room_area), so the answer is never
+decided by annotation noise.
 """
 
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -32,25 +33,30 @@ TEMPLATE = (
 NUM_CHOICES = 4
 
 
-def rejection(distances: list[float], margin: float, gap: float) -> str | None:
-    """Why candidate distances (metres) make an ambiguous question, or None when they are fine."""
+def rejection(distances: list[float], margin: float, gap: float) -> tuple[str, str] | None:
+    """(rule, why) when candidate distances (metres) make an ambiguous question, else None. rule:
+    "nearest" (the nearest candidate nearer the anchor than `margin`) or "gap" (two candidates
+    whose distances differ by `gap` or less)."""
     ds = sorted(distances)
     if ds[0] < margin:
-        return f"nearest candidate {ds[0]:.2f} m from the anchor (< {margin} m)"
-    close = [b - a for a, b in itertools.pairwise(ds) if b - a < gap]
+        return "nearest", f"nearest candidate {ds[0]:.2f} m from the anchor (< {margin} m)"
+    close = [b - a for a, b in itertools.pairwise(ds) if b - a <= gap]
     if close:
-        return f"two candidates {min(close):.2f} m apart in distance (< {gap} m)"
+        return "gap", f"two candidates {min(close):.2f} m apart in distance (<= {gap} m)"
     return None
 
 
-def generate(meta: SceneMetadata, rng: np.random.Generator, config: QAConfig) -> list[dict[str, Any]]:
+def generate(
+    meta: SceneMetadata, rng: np.random.Generator, config: QAConfig, tally: Counter | None = None
+) -> list[dict[str, Any]]:
+    """`tally`, when given, counts candidates, asked questions and each rule's rejections."""
+    tally = Counter() if tally is None else tally
     anchors = meta.unique_objects()
     categories = sorted(meta.by_category())
-    gap = (
-        config.rel_distance_margin_large_room
-        if meta.room_area > config.large_room_area
-        else config.rel_distance_margin
-    )
+    large = meta.room_area > config.large_room_area
+    gap = config.rel_distance_margin_large_room if large else config.rel_distance_margin
+    rule_key = {"nearest": "rel_distance_margin (nearest candidate)",
+                "gap": f"{'rel_distance_margin_large_room' if large else 'rel_distance_margin'} (two candidates)"}  # fmt: skip
     # Candidate space: (anchor index, sorted 4 other category indices).
     others = [[j for j, c in enumerate(categories) if c != a.category] for a in anchors]
 
@@ -64,8 +70,12 @@ def generate(meta: SceneMetadata, rng: np.random.Generator, config: QAConfig) ->
         names = [categories[j] for j in combo]
         nearest = {c: meta.category_distance(anchor, c) for c in names}
         distances = [nearest[c][0] for c in names]
-        if rejection(distances, config.rel_distance_margin, gap) is not None:
+        tally["candidates"] += 1
+        rejected = rejection(distances, config.rel_distance_margin, gap)
+        if rejected is not None:
+            tally[rule_key[rejected[0]]] += 1
             return None
+        tally["asked"] += 1
         closest = min(names, key=lambda c: nearest[c][0])
         order = letters.order(rng, names, closest)  # the question lists them as the options do
         listing = ", ".join(f"{c} {nearest[c][0]:.2f} m" for c in order)

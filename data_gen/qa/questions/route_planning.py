@@ -132,7 +132,7 @@ def generate(meta: SceneMetadata, rng: np.random.Generator, config: QAConfig) ->
         if facing in marks:  # "facing the X ... go forward until the X" reads as a hint
             return None
         look = np.asarray(facing.box.center[:2]) - points[0]
-        if np.hypot(*look) < config.direction_min_distance:
+        if np.hypot(*look) < config.heading_min_distance:
             return None
         first = turn_of(ccw_degrees(look, legs[0][0] - points[0]), config.route_turn_margin)
         if first is None:

@@ -84,7 +84,7 @@ def test_movement_direction_is_relative_to_the_heading_at_the_first_frame():
     assert got == {(1, 2): "forward", (1, 4): "left", (1, 5): "forward", (2, 3): "left", (2, 5): "right",
                    (3, 4): "backward", (3, 5): "right", (4, 5): "backward"}  # fmt: skip
     assert all(sorted(o[3:] for o in q["options"]) == ["backward", "forward", "left", "right"] for q in questions)
-    # A move shorter than direction_min_distance (0.3 m) has no direction worth asking.
+    # A move shorter than heading_min_distance (0.3 m) has no direction worth asking.
     assert generate(camera_movement_direction, scene([(0, 0, 1.5), (0.2, 0, 1.5)])) == []
 
 

@@ -118,10 +118,14 @@ def test_cap_minus_one_takes_every_valid_candidate():
 
 
 def test_rel_distance_hand_computed_rejections():
-    # Anchors table (chair 0.57 vs sofa 0.70: 0.13 apart) and sofa (table 0.70 vs closet 0.80)
-    # are rejected; closet (sofa 0.80, table 1.17, chair 1.75, lamp 3.80) and lamp (sofa 1.00,
-    # table 1.56, chair 2.16, closet 3.80) are kept, both answered by the sofa.
+    # Anchor sofa (table 0.70 vs closet 0.80: 0.10 apart, <= the 0.10 m margin) is rejected; closet
+    # (sofa 0.80, table 1.17, chair 1.75, lamp 3.80) and lamp (sofa 1.00, table 1.56, chair 2.16,
+    # closet 3.80) are kept, both answered by the sofa; table (chair 0.57 vs sofa 0.70: 0.13 apart)
+    # is kept at 0.10 m and rejected at the stricter 0.15 m.
     qs = run("object_rel_distance", metadata(FURNITURE))
+    assert sorted(q["meta"]["anchor_category"] for q in qs) == ["closet", "lamp", "table"]
+    assert {q["meta"]["anchor_category"]: answer_text(q) for q in qs} == {"closet": "sofa", "lamp": "sofa", "table": "chair"}
+    qs = run("object_rel_distance", metadata(FURNITURE), rel_distance_margin=0.15)
     assert sorted(q["meta"]["anchor_category"] for q in qs) == ["closet", "lamp"]
     for q in qs:
         assert answer_text(q) == "sofa"
@@ -142,6 +146,8 @@ def test_rel_distance_rejection_rules():
     assert rejection([0.5, 1.6, 1.5, 2.5], 0.15, 0.15) is not None  # any two, not only the top two
     assert rejection([0.5, 0.7, 1.5, 2.5], 0.15, 0.15) is None
     assert rejection([0.5, 0.7, 1.5, 2.5], 0.15, 0.30) is not None  # large room margin
+    assert rejection([0.5, 0.75, 1.5, 2.5], 0.15, 0.25) is not None  # a gap equal to the margin (VSI-Bench: <=)
+    assert rejection([0.15, 0.75, 1.5, 2.5], 0.15, 0.25) is None  # a nearest equal to it is kept (<)
 
 
 def test_rel_distance_large_room_margin_only_when_set():
@@ -270,11 +276,14 @@ def test_direction_generators_on_a_known_triangle(level):
 
 
 def test_direction_distance_filter():
-    # Every triple uses all three objects, so one pair out of [0.3, 5.0] m rejects them all.
+    # Every triple uses all three objects, so one pair out of [0.2, 5.0] m rejects them all.
     far = dict(TRIANGLE, tv=[((-0.1, 5.2, 0.0), (0.1, 5.4, 0.5))])  # bed-tv 5.1 m
     assert run("object_rel_direction_hard", metadata(far)) == []
+    closest = dict(TRIANGLE, plant=[((0.25, -0.1, 0.0), (0.45, 0.1, 0.5))])  # bed-plant 0.15 m
+    assert run("object_rel_direction_hard", metadata(closest)) == []
     close = dict(TRIANGLE, plant=[((0.35, -0.1, 0.0), (0.55, 0.1, 0.5))])  # bed-plant 0.25 m
-    assert run("object_rel_direction_hard", metadata(close)) == []
+    assert run("object_rel_direction_hard", metadata(close)) != []
+    assert run("object_rel_direction_hard", metadata(close), direction_min_distance=0.3) == []
 
 
 # --- appearance order --------------------------------------------------------------------------------
