@@ -97,6 +97,19 @@ def _camera_motion_lines(types: list[str]) -> list[str]:
     return lines
 
 
+def _rule_cost_lines(costs: dict[str, dict[str, int]]) -> list[str]:
+    """What each rule cost over the built scenes: every candidate of a type (caps lifted), how many
+    became questions and how many each rule rejected (the rule's config key under `qa`)."""
+    if not costs:
+        return []
+    lines = ["", "## What each rule rejected (all candidates of the built scenes, before caps)", "",
+             "| question_type | candidates | passed every rule | rejected by |", "|---|---|---|---|"]  # fmt: skip
+    for qtype, c in costs.items():
+        rules = ", ".join(f"`{rule}` {n}" for rule, n in c.items() if rule not in ("candidates", "asked")) or "-"
+        lines.append(f"| {qtype} | {c['candidates']} | {c['asked']} | {rules} |")
+    return lines
+
+
 def _readme(card: dict) -> str:
     lines = [
         "---",
@@ -132,6 +145,7 @@ def _readme(card: dict) -> str:
     for t in sorted({t for split in card["counts"].values() for t in split["answer_letters"]}):
         cells = [", ".join(f"{k} {v}" for k, v in s["answer_letters"].get(t, {}).items()) for s in card["counts"].values()]
         lines.append(f"| {t} | " + " | ".join(cells) + " |")
+    lines += _rule_cost_lines(card["rule_costs"])
     lines += ["", "## Objects per category (instances, in how many scenes)", ""]
     for split, cats in card["categories"].items():
         lines.append(f"- {split}: " + ", ".join(f"{c} {v['objects']} ({v['scenes']})" for c, v in cats.items()))
@@ -182,9 +196,10 @@ def category_counts(scenes: list, split_of: dict[str, str]) -> dict[str, dict[st
 
 def write_card(
     folder: Path, *, results: list[dict], split_of: dict[str, str], mix_report: dict, config: dict, scans_dir: Path,
-    scenes: list | None = None,
+    scenes: list | None = None, rule_costs: dict | None = None,
 ) -> dict:
-    """`scenes`: the built scenes' SceneMetadata (objects per category)."""
+    """`scenes`: the built scenes' SceneMetadata (objects per category); `rule_costs`: per question
+    type, the candidates each rule rejected over the built scenes (`qa.rule_costs.rule_costs`)."""
     stats = {split: _read_split(folder / split) for split in ("train", "val")}
     counts = {}
     for split, rows in stats.items():
@@ -205,6 +220,7 @@ def write_card(
         "split_of_scene": dict(sorted(split_of.items())),
         "rejects": rejects,
         "categories": category_counts(scenes or [], split_of),
+        "rule_costs": rule_costs or {},
         "mix": mix_report,
         "not_generated": NOT_GENERATED,
         "config": config,

@@ -30,6 +30,7 @@ from data_gen.qa.labels import LabelMapping
 from data_gen.qa.letters import LetterBalancer
 from data_gen.qa.meta_info import read_meta_info, write_meta_info
 from data_gen.qa.metadata import SceneMetadata
+from data_gen.qa.rule_costs import rule_costs
 from data_gen.schema import RECORD_SCHEMA
 from data_gen.storage import StorageError
 
@@ -310,6 +311,7 @@ def build_dataset(
         config={"qa": qa.model_dump(mode="json"), "build": build.model_dump(mode="json"), "seed": seed},
         scans_dir=source,
         scenes=scene_meta,
+        rule_costs=rule_costs(scene_meta, qa, seed),
     )
     old = out_dir.with_name(f".{out_dir.name}.old{os.getpid()}")
     if out_dir.exists():

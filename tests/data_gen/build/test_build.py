@@ -87,6 +87,31 @@ def test_card_counts_letters_and_categories_and_writes_meta_info(built):
             assert card["categories"][split][category]["objects"] >= n
 
 
+def test_card_says_what_each_rule_rejected(built):
+    """Over the built scenes, every candidate of each ruled type (caps lifted) is either asked or
+    rejected by one named rule; the README shows the same table."""
+    where, card = built
+    costs = card["rule_costs"]
+    assert set(costs) == {"object_abs_distance", "object_rel_distance", "object_rel_direction_easy",
+                          "object_rel_direction_medium", "object_rel_direction_hard", "obj_appearance_order"}  # fmt: skip
+    for qtype, c in costs.items():
+        rules = {k: v for k, v in c.items() if k not in ("candidates", "asked")}
+        assert c["candidates"] == c["asked"] + sum(rules.values()), qtype
+        assert set(rules) <= {"abs_distance_min", "rel_distance_margin (nearest candidate)",
+                              "rel_distance_margin (two candidates)", "rel_distance_margin_large_room (two candidates)",
+                              "direction_min_distance", "direction_max_distance", "direction_angle_margin",
+                              "direction_max_off_corners", "back bin (easy asks left or right)",
+                              "appearance_min_gap_s"}, qtype  # fmt: skip
+    # The build asks at most what passed the rules (its caps take some).
+    for qtype, c in costs.items():
+        written = card["counts"]["train"]["by_type"].get(qtype, 0) + card["counts"]["val"]["by_type"].get(qtype, 0)
+        assert written <= c["asked"], qtype
+    assert costs["object_rel_direction_hard"]["direction_angle_margin"] > 0  # the synthetic rooms hit it
+    readme = (where / "dataset" / "README.md").read_text()
+    c = costs["object_rel_direction_hard"]
+    assert f"| object_rel_direction_hard | {c['candidates']} | {c['asked']} | " in readme
+
+
 def test_build_from_meta_info_alone(built, tmp_path):
     """data.meta_info: the build's own meta_info.json in, questions out without frames."""
     where, _ = built
