@@ -1,0 +1,107 @@
+"""Fidelity to VSI-Bench on its own annotations: its 88 ScanNet scenes' meta_info through our
+generators (every cap lifted), each of its questions looked up among ours (fixtures/vsibench)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from data_gen.qa.config import QAConfig
+from data_gen.qa.fidelity import (
+    COMPARED_TYPES,
+    answer_value,
+    answers_agree,
+    appearance_sets,
+    count_agreement,
+    measure,
+    question_key,
+    report,
+)
+
+FIXTURES = Path(__file__).parent / "fixtures" / "vsibench"
+
+
+@pytest.fixture(scope="module")
+def meta_info() -> dict:
+    return json.loads((FIXTURES / "scannet_meta_info_val.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def questions() -> list[dict]:
+    return json.loads((FIXTURES / "scannet_questions.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def figures(meta_info, questions):
+    return measure(meta_info, questions, QAConfig())
+
+
+def test_development_set_coverage_and_agreement(figures):
+    print("\n" + report(figures))
+    for qtype, f in figures.items():
+        for line in f.missed + f.differs:
+            print(f"  {qtype}: {line}")
+    asked = sum(f.asked for f in figures.values())
+    generated = sum(f.generated for f in figures.values())
+    agreed = sum(f.agreed for f in figures.values())
+    assert asked == 2071 - 390 - 64  # every question but appearance order and route planning
+    assert all(not f.unparsed for f in figures.values())  # every question was read, none dropped
+    assert generated / asked >= 0.985
+    assert agreed / generated >= 0.998
+    for qtype in COMPARED_TYPES:  # no type hides behind the total
+        assert figures[qtype].coverage >= 0.95, qtype
+
+
+def test_counts_equal_the_benchmarks_object_counts(meta_info):
+    compared, wrong = count_agreement(meta_info, QAConfig())
+    assert compared == sum(len(e["object_counts"]) for e in meta_info.values())
+    assert wrong == []
+
+
+def test_every_appearance_order_set_can_be_formed(meta_info, questions):
+    asked, unformable = appearance_sets(meta_info, questions)
+    assert asked == 390
+    assert unformable == []
+
+
+def test_a_wrong_answer_is_counted(meta_info, questions, figures):
+    """The measurement can fail: one benchmark answer changed is one disagreement more."""
+    changed = copy.deepcopy(questions)
+    row = next(q for q in changed if q["original_question_type"] == "object_size_estimation")
+    row["solution"] = "<answer>9999</answer>"
+    again = measure(meta_info, changed, QAConfig())
+    assert again["object_size_estimation"].agreed == figures["object_size_estimation"].agreed - 1
+    assert any("theirs 9999" in d for d in again["object_size_estimation"].differs)
+
+
+def test_stricter_margins_miss_benchmark_questions(meta_info, questions, figures):
+    """Our former margins on exact distances (0.15 m, 0.3 m) reject questions the benchmark asks."""
+    strict = measure(meta_info, questions, QAConfig(rel_distance_margin=0.15, direction_min_distance=0.3))
+    assert strict["object_rel_distance"].generated < figures["object_rel_distance"].generated
+    assert strict["object_rel_direction_medium"].generated < figures["object_rel_direction_medium"].generated
+
+
+def test_question_keys_and_answers_by_hand():
+    q = ("Measuring from the closest point of each object, which of these objects (table, trash bin, chair, door) "
+         "is the closest to the bed?")  # fmt: skip
+    assert question_key("object_rel_distance", q) == (
+        "bed",
+        frozenset({"table", "trash bin", "chair", "door"}),
+    )
+    hard = ("If I am standing by the backpack and facing the door, is the trash bin to my front-left, front-right, "
+            "back-left, or back-right?\nThe directions refer to the quadrants of a Cartesian plane (if I am standing "
+            "at the origin and facing along the positive y-axis).")  # fmt: skip
+    assert question_key("object_rel_direction_hard", hard) == ("backpack", "door", "trash bin")
+    easy = "If I am standing by the chair and facing the sofa, is the lamp to the left or the right of the table?"
+    assert question_key("object_rel_direction_easy", easy) is None  # the two orienting objects must agree
+    assert question_key("object_counting", "How many chairs are there?") is None
+    assert answer_value(["A. left", "B. right"], "B") == "right"
+    assert answer_value(None, "0.9") == 0.9
+    assert answers_agree("object_abs_distance", 0.9, 1.0)  # within 0.1 m
+    assert not answers_agree("object_abs_distance", 0.8, 1.0)
+    assert answers_agree("object_size_estimation", 190.0, 200.0)  # within 10%
+    assert not answers_agree("object_size_estimation", 179.0, 200.0)
+    assert not answers_agree("object_counting", 3.0, 4.0)
