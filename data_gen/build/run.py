@@ -30,6 +30,7 @@ from data_gen.qa.labels import LabelMapping
 from data_gen.qa.letters import LetterBalancer
 from data_gen.qa.meta_info import read_meta_info, write_meta_info
 from data_gen.qa.metadata import SceneMetadata
+from data_gen.qa.questions import RULES_VERSION
 from data_gen.qa.rule_costs import rule_costs
 from data_gen.schema import RECORD_SCHEMA
 from data_gen.storage import StorageError
@@ -51,7 +52,8 @@ def list_scenes(scans_dir: Path) -> list[Path]:
 
 def settings_hash(qa: QAConfig, seed: int, labels: LabelMapping) -> str:
     """What a scene's records depend on besides its files (the label files by content, not path)."""
-    payload = json.dumps({"qa": qa.model_dump(mode="json"), "seed": seed, "labels": labels.digest()}, sort_keys=True)
+    payload = json.dumps({"qa": qa.model_dump(mode="json"), "seed": seed, "labels": labels.digest(),
+                          "rules": RULES_VERSION}, sort_keys=True)  # fmt: skip
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -199,7 +201,8 @@ def _run_meta_info(path: Path, cache_dir: Path, qa: QAConfig, seed: int, dataset
     """Scenes of a meta_info file, in this process: no frames to read, boxes only (milliseconds each)."""
     doc = read_meta_info(path)
     log(f"[build_dataset] {len(doc)} scenes from {path} (meta_info: no frames, no appearance order)")
-    settings = hashlib.sha256(json.dumps({"qa": qa.model_dump(mode="json"), "seed": seed}, sort_keys=True).encode())
+    settings = hashlib.sha256(json.dumps({"qa": qa.model_dump(mode="json"), "seed": seed, "rules": RULES_VERSION},
+                                         sort_keys=True).encode())  # fmt: skip
     kwargs = {"cache_dir": str(cache_dir), "qa": qa, "seed": seed, "settings": settings.hexdigest()[:16],
               "dataset": dataset}  # fmt: skip
     return [process_meta_entry(name, entry, **kwargs) for name, entry in sorted(doc.items())]

@@ -6,8 +6,9 @@ Each scene's meta_info entry goes through `meta_info.scene_from_entry` and every
 compared types with every cap lifted, so each valid candidate is generated. A benchmark question
 is then looked up among ours by its type and the objects it names, read from its text with our
 own templates (a question worded otherwise is counted as unparsed, never silently dropped).
-Answers agree when the option texts are equal, counts are equal, distances are within 0.1 m or
-10%, and sizes within 10%. Route planning (human-written in VSI-Bench) is not compared; appearance
+Answers agree when the option texts, counts, sizes and room areas are equal, and an absolute
+distance of theirs is ours or 0.1 m more: VSI-Bench measures between points sampled on a 5 cm grid
+in each box, never nearer than the boxes' exact closest points, which we compute. Route planning (human-written in VSI-Bench) is not compared; appearance
 order needs frames, so only whether each question's four categories can be formed is checked.
 
 Question files in VSI-Bench's layout (`scene_name`, `question_type`, `question`, `options`,
@@ -18,6 +19,7 @@ Question files in VSI-Bench's layout (`scene_name`, `question_type`, `question`,
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
@@ -47,19 +49,18 @@ COMPARED_TYPES: tuple[str, ...] = (
     "object_rel_direction_medium",
     "object_rel_direction_hard",
 )
-_NAME = r"(?P<{}>[^,?()]+?)"  # an object's category: no comma, question mark or parenthesis
+_NAME = r"(?P<{}>[^,?().]+?)"  # an object's category: no comma, question mark, period or parenthesis
 
 
 def _pattern(template: str, names: tuple[str, ...]) -> re.Pattern:
     """Our question template as a regex whose groups are the named fields (each used once; the easy
     direction template repeats {ori}, whose second use must equal the first)."""
-    out, seen = re.escape(template), set()
+    out = re.escape(" ".join(template.split()))
     for name in names:
         token = re.escape("{" + name + "}")
         out = out.replace(token, _NAME.format(name), 1)
         out = out.replace(token, f"(?P={name})")
-        seen.add(name)
-    return re.compile(r"\s*" + out.strip() + r"\s*", re.DOTALL)
+    return re.compile(out)
 
 
 PATTERNS: dict[str, re.Pattern] = {
@@ -74,10 +75,8 @@ PATTERNS: dict[str, re.Pattern] = {
 
 def question_key(question_type: str, question: str) -> tuple | None:
     """What a question asks about, from its text: the objects it names (order only where it
-    matters), or None when the text is not one of our templates."""
-    m = PATTERNS[question_type].fullmatch(" ".join(question.split(" ")).strip())
-    if m is None:
-        m = PATTERNS[question_type].fullmatch(question)
+    matters), or None when the text is not one of our templates (whitespace aside)."""
+    m = PATTERNS[question_type].fullmatch(" ".join(question.split()))
     if m is None:
         return None
     g = {k: v.strip() for k, v in m.groupdict().items()}
@@ -105,13 +104,10 @@ def answer_value(options: list[str] | None, ground_truth: str) -> str | float:
 
 
 def answers_agree(question_type: str, ours: str | float, theirs: str | float) -> bool:
-    if isinstance(ours, str) or isinstance(theirs, str):
-        return ours == theirs
-    if question_type == "object_counting":
-        return ours == theirs
-    if question_type == "object_abs_distance":
-        return abs(ours - theirs) <= max(0.1, 0.1 * abs(theirs)) + 1e-9
-    return abs(ours - theirs) <= 0.1 * abs(theirs) + 1e-9
+    """Equal, but for an absolute distance: theirs may be ours or 0.1 m more (module docstring)."""
+    if question_type == "object_abs_distance" and not isinstance(ours, str) and not isinstance(theirs, str):
+        return round(theirs - ours, 6) in (0.0, 0.1)
+    return ours == theirs
 
 
 @dataclass(frozen=True)
@@ -123,13 +119,15 @@ class BenchmarkQuestion:
     ground_truth: str
 
 
-def benchmark_questions(rows: list[dict[str, Any]]) -> list[BenchmarkQuestion]:
-    """The compared types' questions of a question file, in either layout (module docstring)."""
-    out = []
+def benchmark_questions(rows: list[dict[str, Any]]) -> tuple[list[BenchmarkQuestion], Counter]:
+    """(the compared types' questions of a question file, in either layout (module docstring);
+    how many of every other type it holds, by name, so that no type vanishes unseen)."""
+    out, others = [], Counter()
     for k, row in enumerate(rows):
         try:
             qtype = row.get("question_type") or row["original_question_type"]
             if qtype not in COMPARED_TYPES:
+                others[str(qtype)] += 1
                 continue
             scene = row.get("scene_name") or PurePosixPath(row["path"]).stem
             question = row.get("question") or row["problem"]
@@ -137,13 +135,9 @@ def benchmark_questions(rows: list[dict[str, Any]]) -> list[BenchmarkQuestion]:
             if truth is None:
                 truth = re.sub(r"</?answer>", "", row["solution"]).strip()
         except (KeyError, TypeError, AttributeError) as e:
-            raise InputError(
-                f"question {k}: neither VSI-Bench's nor the authors' layout ({type(e).__name__}: {e})"
-            ) from None
-        out.append(
-            BenchmarkQuestion(str(scene), qtype, str(question), list(row.get("options") or []), str(truth))
-        )
-    return out
+            raise InputError(f"question {k}: neither VSI-Bench's nor the authors' layout ({type(e).__name__}: {e})") from None
+        out.append(BenchmarkQuestion(str(scene), qtype, str(question), list(row.get("options") or []), str(truth)))
+    return out, others
 
 
 @dataclass
@@ -152,18 +146,36 @@ class TypeFidelity:
 
     asked: int = 0
     generated: int = 0
-    agreed: int = 0
+    agreed: int = 0  # same answer (answers_agree)
+    exact: int = 0  # the very same answer text
     unparsed: list[str] = field(default_factory=list)
     missed: list[str] = field(default_factory=list)
     differs: list[str] = field(default_factory=list)
 
     @property
-    def coverage(self) -> float:
-        return self.generated / self.asked if self.asked else 1.0
+    def coverage(self) -> float | None:
+        """Generated / asked; None when the benchmark asks none."""
+        return self.generated / self.asked if self.asked else None
 
     @property
-    def agreement(self) -> float:
-        return self.agreed / self.generated if self.generated else 1.0
+    def agreement(self) -> float | None:
+        """Same answer / generated; None when none was generated."""
+        return self.agreed / self.generated if self.generated else None
+
+
+@dataclass
+class Fidelity:
+    """`measure`'s result: per compared type its figures, and the question types not compared."""
+
+    types: dict[str, TypeFidelity]
+    not_compared: dict[str, int]
+
+    def total(self) -> TypeFidelity:
+        out = TypeFidelity()
+        for f in self.types.values():
+            out.asked, out.generated = out.asked + f.asked, out.generated + f.generated
+            out.agreed, out.exact = out.agreed + f.agreed, out.exact + f.exact
+        return out
 
 
 def generated_index(scene: str, entry: dict[str, Any], config: QAConfig, seed: int = 0) -> dict[tuple, dict]:
@@ -182,13 +194,11 @@ def exhaustive(config: QAConfig) -> QAConfig:
     return config.model_copy(update={"max_per_type": caps, "max_enumerated": 10**9})
 
 
-def measure(
-    meta_info: dict[str, dict], rows: list[dict[str, Any]], config: QAConfig | None = None
-) -> dict[str, TypeFidelity]:
+def measure(meta_info: dict[str, dict], rows: list[dict[str, Any]], config: QAConfig | None = None) -> Fidelity:
     """Per compared type, how many of the benchmark's questions we generate and answer alike.
     Questions on scenes missing from `meta_info` raise InputError naming them."""
     config = exhaustive(config or QAConfig())
-    questions = benchmark_questions(rows)
+    questions, others = benchmark_questions(rows)
     absent = sorted({q.scene for q in questions} - set(meta_info))
     if absent:
         raise InputError(f"questions on {len(absent)} scene(s) without a meta_info entry: {absent[:5]}")
@@ -212,32 +222,37 @@ def measure(
         fig.generated += 1
         mine = answer_value(ours["options"], ours["ground_truth"])
         theirs = answer_value(q.options, q.ground_truth)
+        fig.exact += mine == theirs
         if answers_agree(q.question_type, mine, theirs):
             fig.agreed += 1
         else:
             fig.differs.append(f"{label} -> ours {mine}, theirs {theirs}")
-    return figures
+    return Fidelity(figures, dict(sorted(others.items())))
 
 
-def count_agreement(meta_info: dict[str, dict], config: QAConfig | None = None) -> tuple[int, list[str]]:
-    """(counts compared, mismatches): every count the counting generator asks of each scene, and
-    every category it leaves out, against the entry's own `object_counts` (VSI-Bench asks each
-    category with more than one instance)."""
+def count_agreement(meta_info: dict[str, dict], config: QAConfig | None = None) -> tuple[int, list[str], list[str]]:
+    """(counts compared, mismatches, where the entry's boxes disagree with its own counts).
+
+    Every count the counting generator asks of each scene, and every category it leaves out, is
+    compared with the entry's `object_counts` (VSI-Bench asks each category with more than one
+    instance). Counting reads object_counts, so a mismatch means a wiring fault; the third list
+    shows where the boxes alone (exact repeats once) would have given another count."""
     config = exhaustive(config or QAConfig())
-    compared, wrong = 0, []
+    compared, wrong, boxes_differ = 0, [], []
     for scene, entry in sorted(meta_info.items()):
         meta = scene_from_entry(scene, entry)
         asked = {r["meta"]["params"]["category"]: int(r["ground_truth"])
                  for r in GENERATORS["object_counting"](meta, question_rng(0, scene, "object_counting"), config)}  # fmt: skip
-        for category, n in sorted(entry.get("object_counts", {}).items()):
+        stated = entry.get("object_counts", {})
+        in_boxes = Counter(o.category for o in meta.objects)
+        for category, n in sorted(stated.items()):
             compared += 1
             if asked.get(category, 1) != n:
                 wrong.append(f"{scene}: {category} ours {asked.get(category, 'not asked')}, theirs {n}")
-        wrong += [
-            f"{scene}: {c} asked, not in object_counts"
-            for c in sorted(set(asked) - set(entry.get("object_counts", {})))
-        ]
-    return compared, wrong
+            if in_boxes.get(category, 0) != n:
+                boxes_differ.append(f"{scene}: {category} object_counts {n}, boxes {in_boxes.get(category, 0)}")
+        wrong += [f"{scene}: {c} asked, not in object_counts" for c in sorted(set(asked) - set(stated))]
+    return compared, wrong, boxes_differ
 
 
 APPEARANCE = _pattern(obj_appearance_order.TEMPLATE, ("a", "b", "c", "d"))
@@ -260,22 +275,17 @@ def appearance_sets(meta_info: dict[str, dict], rows: list[dict[str, Any]]) -> t
     return asked, unformable
 
 
-def report(figures: dict[str, TypeFidelity]) -> str:
-    """A table: per type asked, generated (coverage), same answer (agreement); then the totals."""
-    lines = [
-        f"{'type':32s} {'asked':>6s} {'generated':>10s} {'coverage':>9s} {'same':>6s} {'agreement':>10s}"
-    ]
-    total = TypeFidelity()
-    for t, f in figures.items():
-        lines.append(
-            f"{t:32s} {f.asked:6d} {f.generated:10d} {f.coverage:9.1%} {f.agreed:6d} {f.agreement:10.1%}"
-        )
-        total.asked, total.generated, total.agreed = (
-            total.asked + f.asked,
-            total.generated + f.generated,
-            total.agreed + f.agreed,
-        )
-    lines.append(
-        f"{'all':32s} {total.asked:6d} {total.generated:10d} {total.coverage:9.1%} {total.agreed:6d} {total.agreement:10.1%}"
-    )
+def report(fidelity: Fidelity) -> str:
+    """A table: per type asked, generated (coverage), same answer (agreement), the very same answer
+    text; then the totals and the types not compared."""
+
+    def pct(x: float | None) -> str:
+        return "-" if x is None else f"{x:.1%}"
+
+    head = f"{'type':32s} {'asked':>6s} {'generated':>10s} {'coverage':>9s} {'same':>6s} {'agreement':>10s} {'exact':>6s}"
+    lines = [head]
+    for t, f in [*fidelity.types.items(), ("all", fidelity.total())]:
+        lines.append(f"{t:32s} {f.asked:6d} {f.generated:10d} {pct(f.coverage):>9s} {f.agreed:6d} {pct(f.agreement):>10s} {f.exact:6d}")
+    if fidelity.not_compared:
+        lines.append("not compared: " + ", ".join(f"{t} {n}" for t, n in fidelity.not_compared.items()))
     return "\n".join(lines)

@@ -20,6 +20,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from data_gen.errors import InputError
 from data_gen.qa.metadata import ObjectMeta, SceneMetadata
 from data_gen.qa.obb import Box3D
@@ -86,11 +88,17 @@ def scene_from_entry(name: str, entry: dict[str, Any], dataset: str = "scannet")
 def _distinct(boxes: list[dict]) -> list[dict]:
     """A category's boxes with exact repeats dropped. VSI-Bench's ScanNet meta_info lists some
     instances twice with identical values (every printer in 8 of its 88 scenes: 2 boxes where
-    `object_counts` says 1, 6 where it says 3), and its questions treat each as one object."""
+    `object_counts` says 1, 6 where it says 3), and its questions treat each as one object. Boxes
+    with their own, different `object_id`s are kept: they are two objects that coincide."""
     seen, out = set(), []
     for box in boxes:
-        key = tuple(float(v) for k in ("centroid", "axesLengths", "normalizedAxes") for v in box.get(k, ()))
-        if key not in seen or not key:
+        try:
+            geometry = [np.ravel(np.asarray(box[k], dtype=np.float64)) for k in ("centroid", "axesLengths", "normalizedAxes")]
+        except (KeyError, TypeError, ValueError):
+            out.append(box)  # malformed: Box3D.from_meta_info names the problem
+            continue
+        key = (box.get("object_id"), *np.concatenate(geometry).tolist())
+        if key not in seen:
             seen.add(key)
             out.append(box)
     return out

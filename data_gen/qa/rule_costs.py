@@ -1,7 +1,8 @@
 """What each question rule costs: per question type, the candidates examined, the questions asked
 and how many candidates each rule rejected, over every candidate of a scene (caps lifted, so the
-count does not depend on where a cap stopped). The dataset card sums it over the built scenes, so
-a user sees what a margin costs before changing it.
+count does not depend on where a cap stopped). A scene with more candidates of a type than
+`qa.max_enumerated` is counted over that many random draws, as the build draws them. The dataset
+card sums it over the built scenes, so a user sees what a margin costs before changing it.
 
 Rules are named by the config key that sets them (`qa.rel_distance_margin (two candidates)`), or
 by the bin for easy direction's discarded "back".

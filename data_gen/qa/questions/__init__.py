@@ -33,6 +33,10 @@ from data_gen.qa.questions import (
     route_planning,
 )
 
+# What the generators ask, as a version: bump it when a rule changes what a scene asks while no
+# config value changes (the build's scene cache keys include it, so cached scenes are redone).
+RULES_VERSION = 2
+
 Generator = Callable[[SceneMetadata, np.random.Generator, QAConfig], list[dict[str, Any]]]
 
 GENERATORS: dict[str, Generator] = {

@@ -52,7 +52,8 @@ def generate(
     """`tally`, when given, counts candidates, asked questions and each rule's rejections."""
     tally = Counter() if tally is None else tally
     anchors = meta.unique_objects()
-    categories = sorted(meta.by_category())
+    counts = meta.counts  # VSI-Bench draws the choices from object_counts; distances need boxes
+    categories = sorted(c for c in meta.by_category() if c in counts)
     large = meta.room_area > config.large_room_area
     gap = config.rel_distance_margin_large_room if large else config.rel_distance_margin
     rule_key = {"nearest": "rel_distance_margin (nearest candidate)",

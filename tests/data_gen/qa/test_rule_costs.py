@@ -11,9 +11,9 @@ from tests.data_gen.qa.test_questions import TRIANGLE, metadata
 
 def test_rel_distance_costs_by_hand():
     # Unique anchors table, sofa, closet, lamp; each has exactly 4 other categories: 4 candidates.
-    # The sofa's table 0.70 vs closet 0.80 is within 0.10 m; at 0.15 m the table's chair 0.57 vs
+    # The sofa's table 0.70 vs closet 0.80 is within 0.11 m; at 0.15 m the table's chair 0.57 vs
     # sofa 0.70 is too.
-    costs = scene_rule_costs(metadata(FURNITURE), QAConfig(), seed=0)["object_rel_distance"]
+    costs = scene_rule_costs(metadata(FURNITURE), QAConfig(rel_distance_margin=0.11), seed=0)["object_rel_distance"]
     assert dict(costs) == {"candidates": 4, "asked": 3, "rel_distance_margin (two candidates)": 1}
     strict = scene_rule_costs(metadata(FURNITURE), QAConfig(rel_distance_margin=0.15), seed=0)[
         "object_rel_distance"
@@ -22,9 +22,9 @@ def test_rel_distance_costs_by_hand():
 
 
 def test_direction_and_abs_distance_costs_by_hand():
-    # bed-plant 0.15 m: every one of the 6 ordered triples has a pair below 0.2 m; abs distance
-    # asks bed-tv (2.8 m) and tv-plant (2.8 m), not bed-plant (0.1499.. m, answered 0.1 < 0.2).
-    close = dict(TRIANGLE, plant=[((0.25, -0.1, 0.0), (0.45, 0.1, 0.5))])
+    # bed-plant 0.12 m: every one of the 6 ordered triples has a pair below 0.2 m; abs distance
+    # asks bed-tv (2.8 m) and tv-plant (2.8 m), not bed-plant (answered 0.1 < 0.2).
+    close = dict(TRIANGLE, plant=[((0.22, -0.1, 0.0), (0.42, 0.1, 0.5))])
     costs = scene_rule_costs(metadata(close), QAConfig(), seed=0)
     for level in ("easy", "medium", "hard"):
         assert dict(costs[f"object_rel_direction_{level}"]) == {
