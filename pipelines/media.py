@@ -13,8 +13,7 @@ decodes only the frames it shows. Frames come from `ids` when the record gives t
 clamped to [min_frames, num_frames], `linspace(0, n - 1, k)` cast to int, duplicates dropped), for
 a scan or folder `num_frames` evenly spaced, for images all of them (thinned evenly).
 `media_problem(kind, paths)` says cheaply (names and container headers, no decoding) whether the
-media is there and readable, for checks before any work. `read_frame_indices` reads a space-aware
-frame-indices file (`{"<dataset>/<scene_name>": [frame index, ...]}`).
+media is there and readable, for checks before any work.
 
 Seek-efficient: only the sampled frames of a video are converted to RGB, and a sample far ahead of
 the last decoded frame is reached by seeking to the keyframe before it rather than decoding every
@@ -24,7 +23,6 @@ frame in between (VSI-Bench videos hold thousands of frames; 16 are used).
 from __future__ import annotations
 
 import contextlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -352,26 +350,3 @@ def media_problem(kind: str, paths: list[str], ids: list[int]) -> str | None:
     except VideoError as e:
         return str(e)
     return None
-
-
-# --- space-aware indices computed ahead ---
-
-
-class FrameIndicesError(InputError):
-    """A frame-indices file that cannot be used; the message names the setting and the file."""
-
-
-def read_frame_indices(file: Path, setting: str = "eval.frame_indices_file") -> dict[str, list[int]]:
-    """A space-aware frame-indices file: {"<dataset>/<scene_name>": [frame index, ...], ...}, as
-    the frame-sampling job writes it; `setting` names the config key in errors."""
-    file = Path(file).expanduser().resolve()
-    try:
-        doc = json.loads(file.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise FrameIndicesError(f"{setting}={file}: cannot read it as JSON ({e})") from None
-    ok = isinstance(doc, dict) and all(
-        isinstance(v, list) and v and all(isinstance(i, int) and i >= 0 for i in v) for v in doc.values()
-    )
-    if not ok:
-        raise FrameIndicesError(f"{setting}={file}: expected {{\"<dataset>/<scene_name>\": [frame index >= 0, ...]}}")
-    return {k: sorted(v) for k, v in doc.items()}

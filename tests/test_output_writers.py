@@ -73,7 +73,7 @@ WRITERS: dict[str, object] = {
     "pipelines/resumable_log.py:ResumableLog.__init__": ("log", "pipelines/resumable_log.py:ResumableLog.__init__"),
     "pipelines/resumable_log.py:ResumableLog.append": ("log", "pipelines/resumable_log.py:ResumableLog.__init__"),
     "pipelines/evaluate/report.py:plot_per_task": ATOMIC,
-    "pipelines/sample_frames/output.py:write_frame_folder": ATOMIC,
+    "pipelines/sample_frames/frame_folders.py:write_frame_folder": ATOMIC,
     "pipelines/export.py:run": ATOMIC,
     "pipelines/export.py:write_video": ("inside", "pipelines/export.py:run"),
     "pipelines/run_meta.py:write_text_atomic": ATOMIC,

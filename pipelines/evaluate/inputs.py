@@ -6,9 +6,9 @@ Sources, one item shape:
   frames read from the scan folder `scans_root / record["video"]` at the record's `frame_indices`
   (space-aware) or `uniform_indices`, exactly as SFT and GRPO read them (`pipelines.prompting`);
 - a question file (Parquet, a JSON list or JSON Lines) in one of `FILE_FORMATS`
-  (`question_files.py`): VSI-Bench's HF release (videos `videos_dir/{dataset}/{scene_name}.mp4`)
-  or the Spatial-MLLM authors' v1.0 eval file (videos at its `path`, e.g.
-  `./arkitscenes/41069025.mp4`, answers `<answer>4</answer>`);
+  (`pipelines/formats/question_files.py`), made into items by `file_items`: VSI-Bench's HF release
+  (videos `videos_dir/{dataset}/{scene_name}.mp4`) or the Spatial-MLLM authors' v1.0 eval file
+  (videos at its `path`, e.g. `./arkitscenes/41069025.mp4`, answers `<answer>4</answer>`);
 - annotation files read as training reads them (`eval.sources`, `pipelines.train.sources`): ScanQA,
   SQA3D (open-ended: every accepted answer in `answers`), Qwen-VL records (their first question
   asked in their own words, `turns`).
@@ -33,14 +33,15 @@ import numpy as np
 
 from data_gen.qa.frame_selection import uniform_indices
 from pipelines import media, prompting
-from pipelines.evaluate.question_files import (
+from pipelines.formats.frame_indices import read_frame_indices
+from pipelines.formats.question_files import (
     VSI_BENCH_COLUMNS,
     EvalInputError,
-    file_items,
+    detect_format,
     question_fields,
     question_file,
+    read_rows,
 )
-from pipelines.sample_frames.output import read_frame_indices
 from pipelines.train.data import read_split
 
 # The record columns an item carries (not the rationale or meta).
@@ -122,6 +123,60 @@ def frames_label(ev) -> str:
     if sampling == "space_aware":
         return f"space_aware (indices from {ev.frame_indices_file}, at most {k})"
     return f"uniform ({k} evenly spaced frames of each video)"
+
+
+# --- a question file ---
+
+
+def file_items(
+    file: Path,
+    videos_dir: Path,
+    num_frames: int,
+    *,
+    file_format: str = "auto",
+    limit: int = 0,
+    frames_dir: Path | None = None,
+    frame_indices: dict[str, list[int]] | None = None,
+) -> list[dict]:
+    """Items of a question file. Frames: `num_frames` uniform frames of each video; with
+    `frames_dir`, that folder's `<dataset>/<scene_name>/` images; with `frame_indices`, the frames
+    at the indices listed for `<dataset>/<scene_name>`. Every video or folder they need must exist,
+    checked before any work."""
+    rows = read_rows(file)
+    fmt = detect_format(file, rows, file_format)
+    if limit:
+        rows = rows[:limit]
+    items = []
+    for i, row in enumerate(rows):
+        missing = [c for c in fmt.columns if c not in row]
+        if missing:
+            raise EvalInputError(f"{file}: row {i} lacks column(s) {missing} ({fmt.description})")
+        try:
+            question, video = fmt.question(row, i)
+        except EvalInputError as e:
+            raise EvalInputError(f"{file}: {e}") from None
+        key = f"{question['dataset']}/{question['scene_name']}"
+        if frames_dir is not None:
+            frames = {"kind": "folder", "path": str(frames_dir / key), "num_frames": num_frames, "ids": None}
+            video = key
+        else:
+            ids = None
+            if frame_indices is not None:
+                if key not in frame_indices:
+                    raise EvalInputError(f"eval.frame_indices_file lists no frame indices for {key}")
+                ids = uniform_indices(frame_indices[key], num_frames)  # all of them when <= num_frames
+            frames = {"kind": "video", "path": str(videos_dir / video), "num_frames": num_frames, "ids": ids}
+        items.append({**question, "video": video, "frames": frames})
+    _check_sources_exist(items, frames_dir or videos_dir)
+    return items
+
+
+def _check_sources_exist(items: list[dict], root: Path) -> None:
+    missing = sorted({it["frames"]["path"] for it in items if not Path(it["frames"]["path"]).exists()})
+    if missing:
+        what = "frame folder(s)" if items[0]["frames"]["kind"] == "folder" else "video(s)"
+        more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+        raise EvalInputError(f"{len(missing)} {what} missing under {root}: {missing[:3]}{more}")
 
 
 # --- our dataset ---

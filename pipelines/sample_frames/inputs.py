@@ -14,7 +14,7 @@ import numpy as np
 
 from data_gen.errors import InputError
 from data_gen.qa.frame_selection import uniform_positions
-from pipelines.evaluate.question_files import EvalInputError, detect_format, question_file, read_rows
+from pipelines.formats.question_files import EvalInputError, detect_format, question_file, read_rows
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm")
 NO_FRAMES = np.zeros((0, 1, 1, 3), dtype=np.uint8)

@@ -11,7 +11,8 @@
 
 A video that cannot be decoded is skipped, counted and named in report.json (a re-run tries it
 again); more than sample_frames.max_bad_video_fraction of the videos failing stops the job,
-naming them. The output format is documented in `pipelines/sample_frames/output.py`.
+naming them. The indices' format is documented in `pipelines/formats/frame_indices.py`, the frame
+folders' in `frame_folders.py`.
 """
 
 from __future__ import annotations
@@ -22,19 +23,14 @@ import time
 from pathlib import Path
 
 from pipelines.config import RunConfig
+from pipelines.formats.frame_indices import INDEX_FILE, JSON_FILE, IndexFile
 from pipelines.run_meta import files_fingerprint, is_complete, write_json_atomic, write_meta
+from pipelines.sample_frames.frame_folders import folder_complete, write_frame_folder
 from pipelines.sample_frames.inputs import SampleFramesInputError, decode_candidates, list_videos
-from pipelines.sample_frames.output import (
-    INDEX_FILE,
-    JSON_FILE,
-    REPORT_FILE,
-    IndexFile,
-    folder_complete,
-    write_frame_folder,
-)
 
 STAGE = "sample_frames"
 OUT_DIR = "frames"
+REPORT_FILE = "report.json"  # the last run's counts, failures and timings
 # Settings the chosen indices depend on (the rest only say which videos, how fast, or where else to write).
 RESULT_KEYS = ("videos_dir", "preset", "image_size", "num_candidates", "num_frames", "conf_threshold",
                "voxel_divisions", "depth_stride", "pad_frames", "frames_per_forward", "precision")  # fmt: skip

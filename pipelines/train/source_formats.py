@@ -50,8 +50,8 @@ from data_gen.errors import InputError
 from data_gen.schema import RECORD_SCHEMA, canonical_json
 from pipelines.config import RunConfig
 from pipelines.config.mixture import SourceConfig
+from pipelines.formats.frame_indices import read_frame_indices
 from pipelines.prompting import VIDEO_TAG
-from pipelines.sample_frames.output import read_frame_indices
 from pipelines.train.data import DataError, split_shards
 
 TRAIN_SCHEMA = pa.schema(

@@ -19,12 +19,12 @@ from pipelines.evaluate.inputs import (
     EvalInputError,
     check_questions,
     dataset_items,
+    file_items,
     frame_groups,
     frames_label,
     load_frames,
     load_items,
 )
-from pipelines.evaluate.question_files import file_items
 from pipelines.train.data import DataError
 from tests.pipelines.evaluate.conftest import VSI_ROWS
 from tests.pipelines.evaluate.video_fixtures import synthetic_frames

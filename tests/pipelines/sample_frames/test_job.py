@@ -18,10 +18,10 @@ import modeling
 from data_gen.errors import InputError
 from data_gen.qa.frame_selection import uniform_positions, unproject_depths
 from pipelines.config import build_config
+from pipelines.formats.frame_indices import read_frame_indices
 from pipelines.media import read_frames
-from pipelines.sample_frames import read_frame_indices
+from pipelines.sample_frames.frame_folders import frame_file_name
 from pipelines.sample_frames.inputs import candidate_frames
-from pipelines.sample_frames.output import frame_file_name
 from pipelines.sample_frames.run import run
 from pipelines.sample_frames.sampler import predicted_geometry, sample_positions
 from tests.pipelines.sample_frames.conftest import FRAMES, SCENES

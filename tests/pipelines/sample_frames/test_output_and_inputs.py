@@ -11,9 +11,8 @@ from PIL import Image
 from data_gen.errors import InputError
 from data_gen.synthetic.scenes import generate_scene
 from pipelines.config.sample_frames import SampleFramesConfig
-from pipelines.sample_frames import read_frame_indices, read_records
+from pipelines.formats.frame_indices import IndexFile, read_frame_indices, read_records
 from pipelines.sample_frames.inputs import decode_candidates, list_videos
-from pipelines.sample_frames.output import IndexFile
 from tests.pipelines.sample_frames.conftest import FRAMES, HEIGHT, SCENES, WIDTH
 
 

@@ -1,6 +1,9 @@
-"""Question files: VSI-Bench's HF release and the Spatial-MLLM authors' v1.0 eval file, read into
-evaluation items (see `pipelines.evaluate.inputs` for the item shape). A new format is one more
-`FileFormat` entry in `FILE_FORMATS`: the columns a row must have and a row -> question function."""
+"""Question files: VSI-Bench's HF release and the Spatial-MLLM authors' v1.0 eval file, the formats
+evaluation (`eval.vsibench_file`) and the `sample_frames` stage (`sample_frames.vsibench_file`) read.
+`read_rows` reads a file's rows, `detect_format` names its `FileFormat`, whose `question` turns a row
+into question fields (`question_fields`) and the video's path relative to the videos folder. A new
+format is one more `FileFormat` entry in `FILE_FORMATS`: the columns a row must have and a row ->
+question function."""
 
 from __future__ import annotations
 
@@ -14,7 +17,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from data_gen.errors import InputError
-from data_gen.qa.frame_selection import uniform_indices
 from data_gen.schema import NUMERICAL_TYPES
 
 VSI_BENCH_COLUMNS = ("id", "dataset", "scene_name", "question_type", "question", "options", "ground_truth")
@@ -142,54 +144,3 @@ def detect_format(file: Path, rows: list[dict], file_format: str = "auto") -> Fi
         for fmt in FILE_FORMATS.values()
     )
     raise EvalInputError(f"{file}: row 0 is in no known format: {wants}")
-
-
-def file_items(
-    file: Path,
-    videos_dir: Path,
-    num_frames: int,
-    *,
-    file_format: str = "auto",
-    limit: int = 0,
-    frames_dir: Path | None = None,
-    frame_indices: dict[str, list[int]] | None = None,
-) -> list[dict]:
-    """Items of a question file. Frames: `num_frames` uniform frames of each video; with
-    `frames_dir`, that folder's `<dataset>/<scene_name>/` images; with `frame_indices`, the frames
-    at the indices listed for `<dataset>/<scene_name>`. Every video or folder they need must exist,
-    checked before any work."""
-    rows = read_rows(file)
-    fmt = detect_format(file, rows, file_format)
-    if limit:
-        rows = rows[:limit]
-    items = []
-    for i, row in enumerate(rows):
-        missing = [c for c in fmt.columns if c not in row]
-        if missing:
-            raise EvalInputError(f"{file}: row {i} lacks column(s) {missing} ({fmt.description})")
-        try:
-            question, video = fmt.question(row, i)
-        except EvalInputError as e:
-            raise EvalInputError(f"{file}: {e}") from None
-        key = f"{question['dataset']}/{question['scene_name']}"
-        if frames_dir is not None:
-            frames = {"kind": "folder", "path": str(frames_dir / key), "num_frames": num_frames, "ids": None}
-            video = key
-        else:
-            ids = None
-            if frame_indices is not None:
-                if key not in frame_indices:
-                    raise EvalInputError(f"eval.frame_indices_file lists no frame indices for {key}")
-                ids = uniform_indices(frame_indices[key], num_frames)  # all of them when <= num_frames
-            frames = {"kind": "video", "path": str(videos_dir / video), "num_frames": num_frames, "ids": ids}
-        items.append({**question, "video": video, "frames": frames})
-    _check_sources_exist(items, frames_dir or videos_dir)
-    return items
-
-
-def _check_sources_exist(items: list[dict], root: Path) -> None:
-    missing = sorted({it["frames"]["path"] for it in items if not Path(it["frames"]["path"]).exists()})
-    if missing:
-        what = "frame folder(s)" if items[0]["frames"]["kind"] == "folder" else "video(s)"
-        more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
-        raise EvalInputError(f"{len(missing)} {what} missing under {root}: {missing[:3]}{more}")

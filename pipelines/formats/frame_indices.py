@@ -1,4 +1,6 @@
-"""The job's outputs under run_dir/frames/, and the reader other stages use.
+"""The frame-indices file: space-aware frame indices per video, as the `sample_frames` stage writes
+them under run_dir/frames/ and evaluation (`eval.frame_indices_file`) and training sources
+(`frame_indices_file`) read them.
 
 `space_aware.jsonl` (the record of truth, one line per finished video, flushed as each arrives):
 
@@ -15,18 +17,17 @@
 - `frame_indices`: the chosen frames, ascending, a subset of `candidates`, num_frames long unless
   the video has fewer candidates (`pad_frames` fills coverage that stops early).
 
-A file made under other settings is replaced by an empty one when the job starts; a last line cut
-short by a crash is ignored (the video is redone). `frame_indices.json` ({key: frame_indices} for
-every video in the file) is rewritten, whole and atomically, at the end of each run: the format
-`eval.frame_indices_file` reads. `report.json` holds the last run's counts, failures and timings.
-`read_frame_indices(path)` reads either file (or the folder holding them).
+A file made under other settings is replaced by an empty one when `IndexFile` opens it; a last line
+cut short by a crash is ignored (the video is redone). `frame_indices.json` ({key: frame_indices}
+for every video in the file, `IndexFile.write_json`) is rewritten, whole and atomically, at the end
+of each run. `read_frame_indices(path)` reads either file (or the folder holding them);
+`read_records(path)` gives `space_aware.jsonl`'s whole records.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path, PurePosixPath
 
 from data_gen.errors import InputError
@@ -36,7 +37,6 @@ from pipelines.run_meta import write_json_atomic
 FORMAT = 1
 INDEX_FILE = "space_aware.jsonl"
 JSON_FILE = "frame_indices.json"
-REPORT_FILE = "report.json"
 RECORD_FIELDS = ("video", "key", "num_frames", "candidates", "frame_indices")
 
 
@@ -102,12 +102,9 @@ def read_records(path: str | os.PathLike) -> list[dict]:
 
 
 def read_frame_indices(path: str | os.PathLike, setting: str = "frame indices") -> dict[str, list[int]]:
-    """{key: frame indices (ascending)} from `space_aware.jsonl`, `frame_indices.json` (read by
-    `pipelines.media.read_frame_indices`), or the run_dir/frames folder holding them; key = the
-    video path relative to the videos folder without its suffix (VSI-Bench: `<dataset>/<scene_name>`).
-    `setting` names the config key in errors."""
-    from pipelines.media import read_frame_indices as read_json
-
+    """{key: frame indices (ascending)} from `space_aware.jsonl`, `frame_indices.json`, or the
+    run_dir/frames folder holding them; key = the video path relative to the videos folder without
+    its suffix (VSI-Bench: `<dataset>/<scene_name>`). `setting` names the config key in errors."""
     path = Path(path).expanduser().resolve()
     if path.is_dir():
         path = path / INDEX_FILE
@@ -116,48 +113,18 @@ def read_frame_indices(path: str | os.PathLike, setting: str = "frame indices") 
             return {r["key"]: sorted(r["frame_indices"]) for r in read_records(path)}
         except FrameIndexError as e:
             raise FrameIndexError(f"{setting}: {e}") from None
-    return read_json(path, setting)
+    return _read_json(path, setting)
 
 
-def frame_folder(frames_dir: Path, video: str) -> Path:
-    """Where a video's chosen frames go: `<frames_dir>/<key>/` (VSI-Bench: `<dataset>/<scene_name>/`)."""
-    return frames_dir / video_key(video)
-
-
-def frame_file_name(index: int) -> str:
-    return f"frame_{index:06d}.png"
-
-
-def write_frame_folder(row: dict, frames_dir: str) -> dict:
-    """Ray Data map step: the row's chosen frames, full resolution, as PNGs in its frame folder,
-    written into a temporary folder and renamed into place. Rows with an error pass through; a
-    failure to read the frames becomes the row's error."""
-    from PIL import Image
-
-    from pipelines.media import read_frames
-
-    if row["error"]:
-        return row
-    indices = json.loads(row["frame_indices"])
-    dest = frame_folder(Path(frames_dir), str(row["video"]))
-    tmp = dest.with_name(f".{dest.name}.tmp{os.getpid()}")
+def _read_json(file: Path, setting: str) -> dict[str, list[int]]:
+    """`frame_indices.json`: {"<dataset>/<scene_name>": [frame index, ...], ...}."""
     try:
-        frames = read_frames(Path(row["path"]), indices=indices)
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        for index, frame in zip(sorted(indices), frames, strict=True):
-            Image.fromarray(frame).save(tmp / frame_file_name(index))
-        if dest.exists():
-            shutil.rmtree(dest)
-        os.replace(tmp, dest)
-    except InputError as e:
-        shutil.rmtree(tmp, ignore_errors=True)
-        return {**row, "error": str(e)}
-    return row
-
-
-def folder_complete(frames_dir: Path, record: dict) -> bool:
-    """True when a record's frame folder holds exactly its chosen frames."""
-    folder = frame_folder(frames_dir, record["video"])
-    wanted = {frame_file_name(i) for i in record["frame_indices"]}
-    return folder.is_dir() and {p.name for p in folder.iterdir()} == wanted
+        doc = json.loads(file.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise FrameIndexError(f"{setting}={file}: cannot read it as JSON ({e})") from None
+    ok = isinstance(doc, dict) and all(
+        isinstance(v, list) and v and all(isinstance(i, int) and i >= 0 for i in v) for v in doc.values()
+    )
+    if not ok:
+        raise FrameIndexError(f"{setting}={file}: expected {{\"<dataset>/<scene_name>\": [frame index >= 0, ...]}}")
+    return {k: sorted(v) for k, v in doc.items()}
