@@ -17,7 +17,7 @@ ifeq ($(shell nvidia-smi -L >/dev/null 2>&1 && echo gpu),)
 export DS_ACCELERATOR := cpu
 endif
 
-.PHONY: setup demo test lint bench clean-runs
+.PHONY: setup demo test lint docs bench clean-runs
 
 # Idempotent: (re)installs only when requirements.txt changed since the last install.
 setup:
@@ -40,6 +40,10 @@ test: setup
 
 lint: setup
 	$(VENV)/bin/ruff check .
+
+# docs/configuration.md, every config key, generated from the config models (tests fail when it is stale).
+docs: setup
+	$(PY) -m pipelines.config.reference --write
 
 bench: setup
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

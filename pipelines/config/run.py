@@ -2,7 +2,8 @@
 
 `load_config(["--config", "jobs/configs/tiny.yaml", "sft.max_steps=3"])` returns a validated
 `RunConfig`. An unknown key or a bad value raises `ConfigError` naming the key, before any work;
-`jobs` turn that into exit code 2. `--help` prints every key with its default and meaning.
+`jobs` turn that into exit code 2. `--help` prints every key with its default and meaning, the
+same text as docs/configuration.md (`config_keys()` feeds both; `make docs` regenerates the page).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -247,14 +248,34 @@ def build_config(yaml_text: str | None = None, overrides: list[str] = (), source
         raise ConfigError(_format_validation(e)) from None
 
 
-def help_text() -> str:
-    lines = ["Config keys (set in the YAML file or as key=value overrides):"]
-    for path, field in _key_paths(RunConfig):
+class ConfigKey(NamedTuple):
+    """One leaf key as `--help` and docs/configuration.md show it."""
+
+    key: str
+    """Dotted path, e.g. "data.qa.num_frames"."""
+    default: str
+    """The default as JSON."""
+    description: str
+    """The field's description (its attribute docstring or `description=`); may span lines."""
+
+
+def config_keys(model: type[BaseModel] = RunConfig) -> list[ConfigKey]:
+    """Every leaf key of the tree, in declaration order: the one walk behind `help_text()` and the
+    Markdown reference (`pipelines.config.reference`), so the two always say the same thing."""
+    out = []
+    for path, field in _key_paths(model):
         default = field.get_default(call_default_factory=True)
         if isinstance(default, BaseModel):
             default = default.model_dump()
-        desc = field.description or ""
-        lines.append(f"  {path} = {json.dumps(default)}" + (f"\n      {desc}" if desc else ""))
+        out.append(ConfigKey(path, json.dumps(default), field.description or ""))
+    return out
+
+
+def help_text() -> str:
+    lines = ["Config keys (set in the YAML file or as key=value overrides):"]
+    for key in config_keys():
+        lines.append(f"  {key.key} = {key.default}")
+        lines.extend(f"      {line}".rstrip() for line in key.description.splitlines())
     return "\n".join(lines)
 
 
