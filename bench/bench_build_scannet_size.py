@@ -14,7 +14,7 @@ then reused by later runs (delete --work to remake them; runs/ is not committed)
    workers now fetch them), and vs decoding the 16 JPEGs alone;
 3. peak memory of one worker process building 1 scene vs all --scenes (target: flat, <= 1.2x);
 4. the Ray Data build vs the same build sequential, all cores of this box (target >= 1.8x on 2);
-5. the projected time of a full ScanNet build (1,513 scenes) on 64 and 512 CPUs (README, Benchmarks).
+5. the projected time of a full ScanNet build (1,513 scenes) on 64 and 512 CPUs (docs/benchmarks.md).
 """
 
 from __future__ import annotations

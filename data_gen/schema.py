@@ -30,7 +30,7 @@ VSI_BENCH_TYPES: tuple[str, ...] = (
     "obj_appearance_order",
     "route_planning",
 )
-# Beyond VSI-Bench: how the camera moves (after VLM-3R's VSTI-Bench; our templates, README, Dataset).
+# Beyond VSI-Bench: how the camera moves (after VLM-3R's VSTI-Bench; our templates, docs/dataset.md).
 CAMERA_MOTION_TYPES: tuple[str, ...] = (
     "camera_displacement",
     "camera_movement_direction",
