@@ -57,43 +57,49 @@ def _mlp(in_dim: int, mid_dim: int, out_dim: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(in_dim, mid_dim), nn.GELU(), nn.Linear(mid_dim, out_dim))
 
 
-class SpatialConnector(nn.Module):
+class _CubeConnector(nn.Module):
+    """What both variants share: the cube sizes, the grouped width `in_dim` and `group`, which
+    flattens each cube in the variant's own order (`grouping`)."""
+
+    grouping = staticmethod(group_spatial_tokens)
+
+    def __init__(self, spatial_dim: int, temporal_merge: int, spatial_merge: int):
+        super().__init__()
+        self.temporal_merge = temporal_merge
+        self.spatial_merge = spatial_merge
+        self.in_dim = spatial_dim * temporal_merge * spatial_merge * spatial_merge
+
+    def group(self, patch_tokens: torch.Tensor, grid_h: int, grid_w: int) -> torch.Tensor:
+        return self.grouping(patch_tokens, grid_h, grid_w, self.temporal_merge, self.spatial_merge)
+
+
+class SpatialConnector(_CubeConnector):
     """v1.1 (`mlp_add`): RMSNorm(in) -> Linear(in, in) -> GELU -> Linear(in, out); in = spatial
     width x 2 frames x 2x2 patches."""
 
     def __init__(self, spatial_dim: int, out_dim: int, temporal_merge: int = 2, spatial_merge: int = 2):
-        super().__init__()
-        self.temporal_merge = temporal_merge
-        self.spatial_merge = spatial_merge
-        in_dim = spatial_dim * temporal_merge * spatial_merge * spatial_merge
-        self.ln_q = Qwen2_5_VLRMSNorm(in_dim, eps=1e-6)
-        self.mlp = _mlp(in_dim, in_dim, out_dim)
-
-    def group(self, patch_tokens: torch.Tensor, grid_h: int, grid_w: int) -> torch.Tensor:
-        return group_spatial_tokens(patch_tokens, grid_h, grid_w, self.temporal_merge, self.spatial_merge)
+        super().__init__(spatial_dim, temporal_merge, spatial_merge)
+        self.ln_q = Qwen2_5_VLRMSNorm(self.in_dim, eps=1e-6)
+        self.mlp = _mlp(self.in_dim, self.in_dim, out_dim)
 
     def forward(self, grouped: torch.Tensor) -> torch.Tensor:
         """grouped: `[N, in_dim]` from `group` -> `[N, out_dim]`."""
         return self.mlp(self.ln_q(grouped))
 
 
-class EmbeddingMergerConnector(nn.Module):
+class EmbeddingMergerConnector(_CubeConnector):
     """v1.0 (`embedding_merger`): RMSNorm(in) -> Linear(in, in) -> GELU -> Linear(in, out), then
     RMSNorm(out) -> Linear(out, out) -> GELU -> Linear(out, out). Names are the v1.0 release's
     (`token_merge_ln_q`, `token_merge_mlp`, `vgg_to_language_ln_q`, `vgg_to_language_mlp`)."""
 
+    grouping = staticmethod(group_spatial_tokens_v10)
+
     def __init__(self, spatial_dim: int, out_dim: int, temporal_merge: int = 2, spatial_merge: int = 2):
-        super().__init__()
-        self.temporal_merge = temporal_merge
-        self.spatial_merge = spatial_merge
-        in_dim = spatial_dim * temporal_merge * spatial_merge * spatial_merge
-        self.token_merge_ln_q = Qwen2_5_VLRMSNorm(in_dim, eps=1e-6)
-        self.token_merge_mlp = _mlp(in_dim, in_dim, out_dim)
+        super().__init__(spatial_dim, temporal_merge, spatial_merge)
+        self.token_merge_ln_q = Qwen2_5_VLRMSNorm(self.in_dim, eps=1e-6)
+        self.token_merge_mlp = _mlp(self.in_dim, self.in_dim, out_dim)
         self.vgg_to_language_ln_q = Qwen2_5_VLRMSNorm(out_dim, eps=1e-6)
         self.vgg_to_language_mlp = _mlp(out_dim, out_dim, out_dim)
-
-    def group(self, patch_tokens: torch.Tensor, grid_h: int, grid_w: int) -> torch.Tensor:
-        return group_spatial_tokens_v10(patch_tokens, grid_h, grid_w, self.temporal_merge, self.spatial_merge)
 
     def forward(self, grouped: torch.Tensor) -> torch.Tensor:
         merged = self.token_merge_mlp(self.token_merge_ln_q(grouped))

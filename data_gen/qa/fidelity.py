@@ -38,17 +38,10 @@ from data_gen.qa.questions import (
 )
 from data_gen.qa.questions._direction import TEMPLATES as DIRECTION_TEMPLATES
 from data_gen.qa.scene_records import question_rng
+from data_gen.schema import VSI_BENCH_TYPES
 
-COMPARED_TYPES: tuple[str, ...] = (
-    "object_counting",
-    "object_size_estimation",
-    "room_size_estimation",
-    "object_abs_distance",
-    "object_rel_distance",
-    "object_rel_direction_easy",
-    "object_rel_direction_medium",
-    "object_rel_direction_hard",
-)
+# Route planning is human-written in VSI-Bench; appearance order needs frames (appearance_sets).
+COMPARED_TYPES: tuple[str, ...] = tuple(t for t in VSI_BENCH_TYPES if t not in ("route_planning", "obj_appearance_order"))
 _NAME = r"(?P<{}>[^,?().]+?)"  # an object's category: no comma, question mark, period or parenthesis
 
 

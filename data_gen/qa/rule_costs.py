@@ -17,14 +17,11 @@ from data_gen.qa.config import QAConfig
 from data_gen.qa.metadata import SceneMetadata
 from data_gen.qa.questions import GENERATORS
 from data_gen.qa.scene_records import question_rng
+from data_gen.schema import VSI_BENCH_TYPES
 
-RULED_TYPES: tuple[str, ...] = (
-    "object_abs_distance",
-    "object_rel_distance",
-    "object_rel_direction_easy",
-    "object_rel_direction_medium",
-    "object_rel_direction_hard",
-    "obj_appearance_order",
+# The VSI-Bench types whose candidates rules reject (counting and sizes only need the instances).
+RULED_TYPES: tuple[str, ...] = tuple(
+    t for t in VSI_BENCH_TYPES if t.startswith(("object_abs_distance", "object_rel_", "obj_appearance_order"))
 )
 
 
