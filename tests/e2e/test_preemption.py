@@ -24,9 +24,13 @@ DATA = ["data.synthetic.num_scenes=3", "data.synthetic.num_frames=24", "data.syn
         "data.synthetic.height=72"]  # fmt: skip
 STAGES = {
     "sft": ["sft.max_steps=60", "sft.save_steps=0", "sft.num_frames=4", "sft.global_batch_size=2"],
-    "grpo": ["grpo.max_steps=10", "grpo.save_steps=0", "grpo.num_frames=4", "grpo.prompts_per_step=1",
+    "grpo": ["grpo.max_steps=60", "grpo.save_steps=0", "grpo.num_frames=4", "grpo.prompts_per_step=1",
              "grpo.num_generations=2", "grpo.max_completion_length=8", "grpo.split=train"],
 }  # fmt: skip
+# Enough steps that a SIGTERM sent once the first step is logged lands well before the last one:
+# a tiny GRPO step takes ~0.1 s on an idle 2-core box, and 10 steps could finish before the driver
+# acted on the signal (the run then ends normally, as the stage allows).
+
 
 
 def start(stage: str, run_dir: Path, *extra: str) -> subprocess.Popen:
