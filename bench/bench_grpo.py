@@ -50,9 +50,9 @@ os.environ.setdefault("WANDB_MODE", "offline")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from trl_baseline import pil_image, trl_step_times  # noqa: E402  (bench/, beside this file)
 
 import modeling  # noqa: E402
-from pipelines import rewards  # noqa: E402
 from pipelines.config import RunConfig  # noqa: E402
 from pipelines.grpo.logprobs import rollout_logprobs  # noqa: E402
 from pipelines.grpo.rollout import PromptBatch, Rollouts, Sampling, completion_mask, generate  # noqa: E402
@@ -211,87 +211,6 @@ def bench_reuse(args) -> None:
 # --- 3. vs TRL ---
 
 
-def image_processor_for_trl(tokenizer, max_pixels: int = 224 * 224):
-    """A transformers Qwen2.5-VL processor for images only (its video processor needs torchvision)."""
-    from transformers.models.qwen2_5_vl.processing_qwen2_5_vl import Qwen2_5_VLProcessor
-    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
-
-    from modeling.tokenizer import CHAT_TEMPLATE
-
-    class ImageOnlyProcessor(Qwen2_5_VLProcessor):
-        def __init__(self, image_processor, tokenizer, chat_template):  # skips the video processor
-            self.image_processor, self.tokenizer, self.chat_template = image_processor, tokenizer, chat_template
-            self.video_processor = None
-            self.image_token, self.video_token = "<|image_pad|>", "<|video_pad|>"
-            self.image_token_id = tokenizer.convert_tokens_to_ids(self.image_token)
-            self.video_token_id = tokenizer.convert_tokens_to_ids(self.video_token)
-
-    image = Qwen2VLImageProcessorPil(min_pixels=56 * 56, max_pixels=max_pixels)
-    return ImageOnlyProcessor(image, tokenizer, CHAT_TEMPLATE)
-
-
-def plain_qwen_small(folder: Path) -> Path:
-    """transformers' own Qwen2_5_VLForConditionalGeneration with the weights of our plain `small`
-    preset, saved where TRL can load it (and its reference copy) by path."""
-    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
-
-    ours, _ = modeling.load("small", seed=0, spatial_encoder="none")
-    fields = ours.config.to_dict()
-    for key in ("spatial_encoder", "spatial_config", "preset", "model_type", "architectures", "_name_or_path"):
-        fields.pop(key, None)
-    model = Qwen2_5_VLForConditionalGeneration(Qwen2_5_VLConfig(**fields))
-    model.load_state_dict(ours.state_dict(), strict=True)
-    model.save_pretrained(folder)
-    return folder
-
-
-def trl_step_times(args, cfg: RunConfig, images: list, recs: list[dict], max_pixels: int = 224 * 224,
-                   gradient_checkpointing: bool = False) -> tuple[list[float], list[float]]:  # fmt: skip
-    from datasets import Dataset
-    from transformers import TrainerCallback
-    from trl import GRPOConfig, GRPOTrainer
-
-    from pipelines import prompting
-
-    model_dir = plain_qwen_small(Path(args.tmp) / "qwen_small")
-    _, processor = modeling.load("small", seed=0, spatial_encoder="none")
-    trl_processor = image_processor_for_trl(processor.tokenizer, max_pixels)
-    rows = [{"prompt": [{"role": "system", "content": [{"type": "text", "text": prompting.SYSTEM_PROMPT}]},
-                        {"role": "user", "content": [{"type": "image"},
-                                                     {"type": "text", "text": prompting.user_text(r, think=True)}]}],
-             "image": img, "ground_truth": r["ground_truth"]}
-            for r, img in zip(recs, images, strict=True)]  # fmt: skip
-
-    def reward(completions, ground_truth, **_):
-        return [rewards.score(c[0]["content"], "numerical", gt)["total"] for c, gt in zip(completions, ground_truth, strict=True)]
-
-    tok = processor.tokenizer
-    suppress = [tok.convert_tokens_to_ids(t) for t in ("<|im_end|>", "<|endoftext|>", "<|video_pad|>", "<|image_pad|>")]
-    config = GRPOConfig(
-        output_dir=str(Path(args.tmp) / "trl"), per_device_train_batch_size=args.prompts * args.generations,
-        num_generations=args.generations, steps_per_generation=1, max_completion_length=args.tokens,
-        temperature=1.0, top_k=0, beta=cfg.grpo.beta, learning_rate=cfg.grpo.lr_llm, loss_type="grpo",
-        max_steps=args.steps + 1, logging_steps=1, report_to=[], use_cpu=True, bf16=False, save_strategy="no",
-        generation_kwargs={"suppress_tokens": suppress}, dataloader_num_workers=0, seed=0,
-        weight_decay=cfg.grpo.weight_decay, max_grad_norm=cfg.grpo.max_grad_norm, lr_scheduler_type="constant",
-        gradient_checkpointing=gradient_checkpointing,
-    )  # fmt: skip
-    times: list[float] = []
-
-    class StepTimer(TrainerCallback):
-        def on_step_begin(self, *a, **k):
-            self.start = time.perf_counter()
-
-        def on_step_end(self, *a, **k):
-            times.append(time.perf_counter() - self.start)
-
-    trainer = GRPOTrainer(model=str(model_dir), reward_funcs=reward, args=config, processing_class=trl_processor,
-                          train_dataset=Dataset.from_list(rows * (args.steps + 2)), callbacks=[StepTimer()])  # fmt: skip
-    trainer.train()
-    lengths = [r["completions/mean_length"] for r in trainer.state.log_history if "completions/mean_length" in r]
-    return times[1:], lengths
-
-
 def bench_trl(args, pool) -> None:
     try:
         import trl  # noqa: F401
@@ -302,7 +221,7 @@ def bench_trl(args, pool) -> None:
     recs = records(args.prompts)
     images = [frames(i, 1, SIDE["small"])[0] for i in range(args.prompts)]
     try:
-        trl_times, trl_lengths = trl_step_times(args, cfg, [_pil(i) for i in images], recs)
+        trl_times, trl_lengths = trl_step_times(args, cfg, [pil_image(i) for i in images], recs)
     except ImportError as e:  # report what stopped it, as the issue asks
         print(f"3. vs TRL: TRL's GRPOTrainer failed on the plain small preset: {type(e).__name__}: {e}")
         return
@@ -328,12 +247,6 @@ def plain_qwen_steps(args, cfg, pool, images, recs, max_pixels=None, checkpointi
     inputs = processor(text=texts, videos=[[img, img] for img in images], padding_side="left")
     rows = our_steps(job, PromptBatch(dict(inputs), recs), args.steps)
     return median(rows, "step"), inputs["input_ids"].shape[1]
-
-
-def _pil(array: np.ndarray):
-    from PIL import Image
-
-    return Image.fromarray(array)
 
 
 # --- paper shape: shared prefixes ---
@@ -470,7 +383,7 @@ def bench_trl_paper(args, pool, prompt_tokens: int) -> None:
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 256, (height, width, 3), dtype=np.uint8) for _ in range(args.prompts)]
     try:
-        trl_times, _ = trl_step_times(args, cfg, [_pil(i) for i in images], recs, max_pixels=width * height,
+        trl_times, _ = trl_step_times(args, cfg, [pil_image(i) for i in images], recs, max_pixels=width * height,
                                       gradient_checkpointing=True)  # fmt: skip
     except ImportError as e:
         print(f"   vs TRL: TRL's GRPOTrainer failed: {type(e).__name__}: {e}")
