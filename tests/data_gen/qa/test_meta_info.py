@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +17,7 @@ from data_gen.qa.meta_info import (
 )
 from data_gen.qa.scene_records import metadata_records, scene_qa
 from data_gen.schema import CAMERA_MOTION_TYPES
+from tests.data_gen.qa import vsibench_fixtures
 from tests.data_gen.qa.qa_scenes import furnished_room
 
 CFG = QAConfig(max_per_type={t: -1 for t in QAConfig().max_per_type})
@@ -168,7 +168,7 @@ def test_a_scan_with_an_entrys_boxes_asks_what_the_entry_asks(scene):
     the same object questions, word for word and answer for answer."""
     from data_gen.qa.metadata import scene_metadata
 
-    entry = json.loads((Path(__file__).parent / "fixtures" / "vsibench" / "scannet_meta_info_val.json").read_text())[scene]
+    entry = vsibench_fixtures.read("scannet_meta_info_val")[scene]
     from_entry = metadata_records(scene_from_entry(scene, entry), CFG, seed=3, video=scene)
     from_scan = metadata_records(scene_metadata(scan_from_entry(scene, entry), CFG), CFG, seed=3, video=scene)
 

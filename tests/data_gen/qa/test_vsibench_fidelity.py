@@ -4,8 +4,6 @@ generators (every cap lifted), each of its questions looked up among ours (fixtu
 from __future__ import annotations
 
 import copy
-import json
-from pathlib import Path
 
 import pytest
 
@@ -20,18 +18,17 @@ from data_gen.qa.fidelity import (
     question_key,
     report,
 )
-
-FIXTURES = Path(__file__).parent / "fixtures" / "vsibench"
+from tests.data_gen.qa import vsibench_fixtures
 
 
 @pytest.fixture(scope="module")
 def meta_info() -> dict:
-    return json.loads((FIXTURES / "scannet_meta_info_val.json").read_text())
+    return vsibench_fixtures.read("scannet_meta_info_val")
 
 
 @pytest.fixture(scope="module")
 def questions() -> list[dict]:
-    return json.loads((FIXTURES / "scannet_questions.json").read_text())
+    return vsibench_fixtures.read("scannet_questions")
 
 
 @pytest.fixture(scope="module")
