@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from pathlib import Path
 
 import torch
 from torch import nn
 
+from modeling.checkpoint_io import torch_state
 from modeling.config import VGGT_PRESETS, VGGTConfig, build_config
 from modeling.vggt_layers import Block, DinoV2Encoder, RotaryEmbedding2D, patch_positions
 
@@ -140,10 +142,6 @@ def read_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         from safetensors.torch import load_file
 
         return load_file(path)
-    from pathlib import Path
-
-    from modeling.checkpoint_io import torch_state
-
     return torch_state(Path(path))
 
 

@@ -26,6 +26,7 @@ from typing import Any
 
 from data_gen.errors import InputError
 from data_gen.qa.config import QAConfig
+from data_gen.qa.letters import option_texts
 from data_gen.qa.meta_info import scene_from_entry
 from data_gen.qa.questions import (
     GENERATORS,
@@ -36,6 +37,7 @@ from data_gen.qa.questions import (
     object_size_estimation,
     room_size_estimation,
 )
+from data_gen.qa.questions._common import LETTERS
 from data_gen.qa.questions._direction import TEMPLATES as DIRECTION_TEMPLATES
 from data_gen.qa.scene_records import question_rng
 from data_gen.schema import VSI_BENCH_TYPES
@@ -88,11 +90,10 @@ def answer_value(options: list[str] | None, ground_truth: str) -> str | float:
     """A multiple-choice answer as its option's text, a numeric answer as a float."""
     answer = str(ground_truth).strip()
     if options:
-        for option in options:
-            letter, _, text = option.partition(".")
-            if letter.strip() == answer:
-                return text.strip()
-        raise ValueError(f"answer {answer!r} is not one of the options {options}")
+        texts = option_texts(options)  # lettered A, B, ... in order, as ours and the benchmark's are
+        if len(answer) != 1 or LETTERS.find(answer) not in range(len(texts)):
+            raise ValueError(f"answer {answer!r} is not one of the options {options}")
+        return texts[LETTERS.index(answer)]
     return float(answer)
 
 

@@ -5,17 +5,15 @@
 
 from pipelines.config.run import (
     ConfigError,
-    ConfigKey,
     LocalPath,
     RunConfig,
     Section,
     build_config,
-    config_keys,
     help_text,
     job_config,
     load_config,
     run_job,
 )
 
-__all__ = ["ConfigError", "ConfigKey", "LocalPath", "RunConfig", "Section", "build_config", "config_keys", "help_text",
-           "job_config", "load_config", "run_job"]  # fmt: skip
+__all__ = ["ConfigError", "LocalPath", "RunConfig", "Section", "build_config", "help_text", "job_config", "load_config",
+           "run_job"]  # fmt: skip

@@ -112,8 +112,8 @@ class MixtureConfig(BaseModel):
     """How a record with a list of images (a Qwen-VL `image` list) is shown: `video` = the images in
     order as one video (one vision block, no timing); `images` = each image its own vision block
     (a one-pair block of the image repeated, temporal position 0), VGGT seeing all of the record's
-    images as one sequence: the authors' loader. `images` is for SFT: GRPO and evaluation show one
-    video per prompt and refuse it."""
+    images as one sequence: the authors' loader. `images` is for SFT: GRPO refuses it, evaluation
+    reads an image list as one video."""
     video_fps: float | None = Field(None, gt=0)
     """Frame rate that second_per_grid_ts = temporal_patch_size / fps is made from for video
     sources, frames per second; null = the sampled frames' own rate (frames / video duration), as

@@ -18,13 +18,12 @@ stable one: it needs no rule and cannot collide.
 
 from __future__ import annotations
 
-import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 
 from pipelines.config.run import ConfigKey, config_keys
+from pipelines.run_meta import write_text_atomic
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 COMMAND = "make docs"  # = python -m pipelines.config.reference --write
@@ -83,9 +82,9 @@ def _sections(keys: list[ConfigKey]) -> dict[str, list[ConfigKey]]:
     return out
 
 
-def render(keys: list[ConfigKey] | None = None) -> str:
+def render() -> str:
     """The whole page."""
-    sections = _sections(config_keys() if keys is None else keys)
+    sections = _sections(config_keys())
     lines = [
         "# Configuration reference",
         "",
@@ -111,20 +110,6 @@ def render(keys: list[ConfigKey] | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file in the same folder, then rename it over."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv in ([], ["--write"], ["--check"]):
@@ -132,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         if not argv:
             sys.stdout.write(text)
         elif argv == ["--write"]:
-            write_atomically(PAGE, text)
+            write_text_atomic(PAGE, text)
             print(f"wrote {PAGE}")
         elif not PAGE.is_file() or PAGE.read_text(encoding="utf-8") != text:
             print(f"{PAGE} is stale: run `{COMMAND}`", file=sys.stderr)

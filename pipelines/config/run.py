@@ -259,11 +259,11 @@ class ConfigKey(NamedTuple):
     """The field's description (its attribute docstring or `description=`); may span lines."""
 
 
-def config_keys(model: type[BaseModel] = RunConfig) -> list[ConfigKey]:
+def config_keys() -> list[ConfigKey]:
     """Every leaf key of the tree, in declaration order: the one walk behind `help_text()` and the
     Markdown reference (`pipelines.config.reference`), so the two always say the same thing."""
     out = []
-    for path, field in _key_paths(model):
+    for path, field in _key_paths(RunConfig):
         default = field.get_default(call_default_factory=True)
         if isinstance(default, BaseModel):
             default = default.model_dump()

@@ -61,15 +61,18 @@ class Predictor:
 
         from pipelines.evaluate.models import load_model
 
-        self.device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.model, self.processor = load_model(source, dtype=dtype, device=self.device, seed=seed)
-        self.source = source
-        self.max_new_tokens = max_new_tokens
-        self.batch_size = batch_size
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        model, processor = load_model(source, dtype=dtype, device=device, seed=seed)
+        self._hold(model, processor, source, max_new_tokens, batch_size, seed, shared_prefix, generation, frame_timing)
+
+    def _hold(self, model, processor, source, max_new_tokens, batch_size, seed, shared_prefix, generation,
+              frame_timing) -> None:  # fmt: skip
+        self.model, self.processor, self.source = model, processor, source
+        self.device = str(next(model.parameters()).device)
+        self.max_new_tokens, self.batch_size, self.seed = max_new_tokens, batch_size, seed
         self.shared_prefix = shared_prefix
         self.generation = generation or {"do_sample": False, "max_new_tokens": max_new_tokens}
         self.frame_timing = frame_timing
-        self.seed = seed
 
     @classmethod
     def around(cls, model, processor, source, *, max_new_tokens: int, batch_size: int = 4, seed: int = 0,
@@ -77,11 +80,7 @@ class Predictor:
         """A replica around an already loaded model (no second copy): what a tool that holds the
         model uses to answer exactly as the evaluation does."""
         replica = cls.__new__(cls)
-        replica.model, replica.processor, replica.source = model, processor, source
-        replica.device = str(next(model.parameters()).device)
-        replica.max_new_tokens, replica.batch_size, replica.shared_prefix = max_new_tokens, batch_size, shared_prefix
-        replica.generation = generation or {"do_sample": False, "max_new_tokens": max_new_tokens}
-        replica.frame_timing, replica.seed = frame_timing, seed
+        replica._hold(model, processor, source, max_new_tokens, batch_size, seed, shared_prefix, generation, frame_timing)
         return replica
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -27,10 +27,10 @@ from pipelines.run_meta import code_version, files_fingerprint, is_complete, rea
 
 STAGE = "evaluate"
 EVAL_DIR = "eval"
-# eval keys the answers themselves do not depend on (changing them keeps completions.jsonl).
 # What the model computes from the same settings and weights; a new value discards answers made
 # before it. "qwen-rope": 3D positions by Qwen's original rule (modeling/rope.py), not transformers 5.24's.
 ANSWER_SEMANTICS = "qwen-rope"
+# eval keys the answers themselves do not depend on (changing them keeps completions.jsonl).
 _SCORING_ONLY = ("name", "scoring", "limit", "batch_size", "num_replicas", "max_bad_video_fraction", "shared_prefix")
 
 

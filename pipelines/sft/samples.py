@@ -163,7 +163,7 @@ def collate(samples: list[dict[str, np.ndarray]], processor) -> dict:
         "mm_token_type_ids": padded("mm_token_type_ids", 0),
         "labels": padded("labels", IGNORE),
         **{k: torch.from_numpy(v) for k, v in pixels.items()},
-        "video_grid_thw": torch.from_numpy(np.concatenate([s["video_grid_thw"] for s in samples])),  # [B, 3]
+        "video_grid_thw": torch.from_numpy(np.concatenate([s["video_grid_thw"] for s in samples])),  # [videos, 3]
     }
     seconds = np.concatenate([s["second_per_grid_ts"] for s in samples])  # [videos]
     if not np.isnan(seconds).all():

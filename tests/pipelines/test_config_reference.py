@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from pipelines.config import help_text
-from pipelines.config.reference import PAGE, main, markdown_text, render, section_of, write_atomically
+from pipelines.config import help_text, reference
+from pipelines.config.reference import PAGE, main, markdown_text, render, section_of
 from pipelines.config.run import RunConfig, _key_paths, config_keys
 
 KEYS = [path for path, _ in _key_paths(RunConfig)]
@@ -104,9 +104,11 @@ def test_markdown_text_keeps_the_text(text, shown):
     assert _words(plain) == _words(shown or text), html_out
 
 
-def test_write_is_atomic_and_exact(tmp_path):
+def test_write_is_atomic_and_exact(tmp_path, monkeypatch):
     target = tmp_path / "docs" / "configuration.md"
-    write_atomically(target, "old\n")
-    write_atomically(target, render())
+    target.parent.mkdir()
+    target.write_text("old\n")
+    monkeypatch.setattr(reference, "PAGE", target)
+    assert main(["--write"]) == 0
     assert target.read_text(encoding="utf-8") == render()
     assert [p.name for p in target.parent.iterdir()] == ["configuration.md"]  # no temporary left
